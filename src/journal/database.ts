@@ -1,0 +1,113 @@
+/**
+ * Opening the journal database: pragmas that make a commit durable, and the numbered
+ * SQL migrations in `migrations/`, each applied in one transaction and tracked in
+ * `PRAGMA user_version`.
+ */
+import Database from 'better-sqlite3';
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+
+export type Db = Database.Database;
+
+export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
+
+export class JournalError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'JournalError';
+    this.code = code;
+  }
+}
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** `NNN_name.sql` files, in order; numbers must be 1, 2, 3... without gaps or repeats. */
+export function readMigrations(dir = MIGRATIONS_DIR): Migration[] {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.sql')).sort();
+  const migrations = files.map((file) => {
+    const m = /^(\d+)_([\w-]+)\.sql$/.exec(file);
+    if (!m) throw new JournalError('bad_migration', `migration file name "${file}" is not NNN_name.sql`);
+    return { version: Number(m[1]), name: m[2]!, sql: readFileSync(join(dir, file), 'utf8') };
+  });
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) {
+      throw new JournalError('bad_migration', `migrations must be numbered 1, 2, 3... without gaps; found ${m.version} at position ${i + 1}`);
+    }
+  });
+  return migrations;
+}
+
+/** Pragmas every connection needs. WAL defaults to synchronous=NORMAL, which can lose the last commits on power loss. */
+export function applyPragmas(db: Db): void {
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('busy_timeout = 5000');
+  db.pragma('foreign_keys = ON');
+}
+
+export function migrate(db: Db, migrations = readMigrations()): { from: number; to: number } {
+  const from = db.pragma('user_version', { simple: true }) as number;
+  const latest = migrations.length;
+  if (from > latest) {
+    throw new JournalError(
+      'db_too_new',
+      `the database is at schema version ${from}, newer than this updater knows (${latest}); refusing to start rather than downgrade it. Run the newer updater, or restore an older database.`,
+    );
+  }
+  for (const m of migrations.slice(from)) {
+    const step = db.transaction(() => {
+      db.exec(m.sql);
+      // user_version is written inside the same transaction, so a crash leaves either both or neither.
+      db.pragma(`user_version = ${m.version}`);
+    });
+    try {
+      step.immediate();
+    } catch (error) {
+      throw new JournalError('migration_failed', `migration ${m.version}_${m.name}.sql failed: ${(error as Error).message}`, { cause: error });
+    }
+  }
+  return { from, to: Math.max(from, latest) };
+}
+
+export interface OpenOptions {
+  readonly?: boolean;
+  migrations?: Migration[];
+}
+
+/** Opens (creating when missing) and migrates the journal. Refuses a corrupt or newer database. */
+export function openDatabase(path: string, options: OpenOptions = {}): Db {
+  let db: Db;
+  try {
+    db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+  } catch (error) {
+    throw new JournalError('db_unreadable', `cannot open the journal at ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  try {
+    if (options.readonly) {
+      db.pragma('busy_timeout = 5000');
+      const version = db.pragma('user_version', { simple: true }) as number;
+      const latest = (options.migrations ?? readMigrations()).length;
+      if (version > latest) throw new JournalError('db_too_new', `the database at ${path} is at schema version ${version}, newer than this updater knows (${latest})`);
+      return db;
+    }
+    applyPragmas(db);
+    const check = db.pragma('quick_check', { simple: true });
+    if (check !== 'ok') throw new JournalError('db_corrupt', `the journal at ${path} is damaged (${String(check)}); refusing to start. Move it aside to start with an empty history; backups are untouched.`);
+    migrate(db, options.migrations);
+    return db;
+  } catch (error) {
+    db.close();
+    if (error instanceof JournalError) throw error;
+    const message = (error as Error).message;
+    if (/not a database|malformed|corrupt/i.test(message)) {
+      throw new JournalError('db_corrupt', `the journal at ${path} is not a readable SQLite database (${message}); refusing to start. Move it aside to start with an empty history; backups are untouched.`, { cause: error });
+    }
+    throw new JournalError('db_unreadable', `cannot use the journal at ${path}: ${message}`, { cause: error });
+  }
+}
