@@ -1,0 +1,59 @@
+/**
+ * What a component kind supplies to the engine: the work of each phase. Each method is
+ * called when its state is entered, after the transition is committed; it must be
+ * idempotent (the journal can be one step ahead of the disk after a crash) and should
+ * honour `ctx.signal`. Throw an `UpdateError` to fail the phase with a code and a sentence.
+ */
+import type { Logger } from 'pino';
+import type { BackupRef, DiscoverOutput, UpdateContext, WorkPhase } from '../../machines/update-machine.js';
+
+export interface StepContext {
+  readonly runId: number;
+  readonly phase: WorkPhase;
+  /** Aborted when the phase is cancelled (timeout, shutdown). */
+  readonly signal: AbortSignal;
+  readonly log: Logger;
+  /** True when this phase was entered again after the process died in it or in a later phase. */
+  readonly resumed: boolean;
+  /** Commits an intent row before a sub-step: call it before doing the sub-step. */
+  step(name: string, detail?: unknown): void;
+  /** The sub-steps recorded for this run (optionally of one phase), oldest first. */
+  stepsTaken(phase?: WorkPhase): string[];
+  /** A progress message within the phase (pull or download progress): published, not journaled. */
+  progress(message: string, extra?: { percent?: number; bytes?: number; total?: number }): void;
+}
+
+export interface RestorePlan {
+  backup: BackupRef;
+  /** The version the backup holds, when known. */
+  version: string | null;
+  /** The version installed now, when known. */
+  currentVersion: string | null;
+}
+
+export type Outcome = 'succeeded' | 'up_to_date' | 'validated' | 'aborted' | 'rolled_back' | 'rollback_failed';
+
+export interface Driver {
+  discover(run: UpdateContext, ctx: StepContext): Promise<DiscoverOutput>;
+  validate(run: UpdateContext, ctx: StepContext): Promise<void>;
+  backup(run: UpdateContext, ctx: StepContext): Promise<BackupRef>;
+  apply(run: UpdateContext, ctx: StepContext): Promise<void>;
+  verify(run: UpdateContext, ctx: StepContext): Promise<void>;
+  rollback(run: UpdateContext, ctx: StepContext): Promise<void>;
+  /** After the run ended and its end was committed: clean temp files, prune old backups. Best effort. */
+  finalize?(run: UpdateContext, outcome: Outcome, log: Logger): Promise<void>;
+  /** For a manual rollback: the newest backup to restore, or null when there is none. */
+  planRestore?(component: string, log: Logger): Promise<RestorePlan | null>;
+}
+
+/** A failure with a code the API shares (`bad_release`, `health_failed`, ...) and a sentence for people. */
+export class UpdateError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'UpdateError';
+  }
+}

@@ -1,0 +1,414 @@
+/**
+ * The engine: the only place that runs update machines, persists them and recovers them.
+ *
+ * - A run is one actor of the update machine, provided with a `journal` entry action that
+ *   commits each transition (run state + snapshot + transition row, one SQLite transaction)
+ *   before the entered state's work starts, and with actors that call the component's driver.
+ * - One run at a time per device: the journal refuses a second unfinished run atomically.
+ * - On boot, `recover()` takes every unfinished run and starts a fresh actor from its saved
+ *   context (snapshots of effectful states are never restored) and sends BOOT; the machine's
+ *   `recovering` state applies the recovery table. New runs are refused until it is done.
+ */
+import { createActor, fromPromise, type AnyActorRef } from 'xstate';
+import type { Logger } from 'pino';
+import {
+  MACHINE_VERSION,
+  isTerminal,
+  newRunContext,
+  updateMachine,
+  type BackupOutput,
+  type DiscoverOutput,
+  type Phase,
+  type PhaseInput,
+  type RunMode,
+  type UpdateContext,
+  type WorkPhase,
+} from '../../machines/update-machine.js';
+import { describe } from '../../machines/messages.js';
+import { BusyError, type Journal, type RunRow, type RunView, type Transition } from '../journal/journal.js';
+import type { Driver, Outcome, StepContext } from './driver.js';
+import { FaultPoints } from './faults.js';
+import { Hub } from './hub.js';
+
+export interface EngineComponent {
+  name: string;
+  kind: string;
+  /** Health timeout: the verify phase may take this plus a margin. */
+  health?: { timeoutSeconds?: number } | undefined;
+}
+
+export interface ProgressEvent {
+  runId: number;
+  component: string;
+  phase: WorkPhase;
+  message: string;
+  percent?: number;
+  bytes?: number;
+  total?: number;
+  at: string;
+}
+
+export interface RunResult {
+  runId: number;
+  component: string;
+  success: boolean;
+  state: Outcome;
+  message: string;
+}
+
+export class EngineError extends Error {
+  constructor(
+    readonly code: 'busy' | 'not_found' | 'bad_request' | 'no_backup' | 'closed',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'EngineError';
+  }
+}
+
+export interface StartOptions {
+  version?: string | null;
+  dryRun?: boolean;
+  mode?: RunMode;
+}
+
+interface Snapshot {
+  machineVersion: number;
+  state: Phase;
+  context: UpdateContext;
+}
+
+export interface EngineOptions {
+  journal: Journal;
+  components: EngineComponent[];
+  driverFor: (component: EngineComponent) => Driver;
+  logger: Logger;
+  faults?: FaultPoints;
+  /** Overrides of the machine's per-phase time limits (ms), e.g. for tests. */
+  phaseTimeoutsMs?: Partial<Record<WorkPhase, number>>;
+}
+
+const eventName = (type: string): string => {
+  if (type === 'START') return 'start';
+  if (type === 'BOOT') return 'recover';
+  let m = /^xstate\.done\.actor\.(\w+)/.exec(type);
+  if (m) return `${m[1]}.done`;
+  m = /^xstate\.error\.actor\.(\w+)/.exec(type);
+  if (m) return `${m[1]}.failed`;
+  if (type.startsWith('xstate.after')) return 'timeout';
+  return type;
+};
+
+export class Engine {
+  readonly transitions = new Hub<Transition>();
+  readonly progress = new Hub<ProgressEvent>();
+  readonly results = new Hub<RunResult>();
+
+  private readonly journal: Journal;
+  private readonly log: Logger;
+  private readonly faults: FaultPoints;
+  private readonly components: Map<string, EngineComponent>;
+  private readonly running = new Map<number, { actor: AnyActorRef; done: Promise<RunView> }>();
+  private recovering = false;
+  private closed = false;
+
+  constructor(private readonly options: EngineOptions) {
+    this.journal = options.journal;
+    this.log = options.logger;
+    this.faults = options.faults ?? new FaultPoints();
+    this.components = new Map(options.components.map((c) => [c.name, c]));
+  }
+
+  get isRecovering(): boolean {
+    return this.recovering;
+  }
+
+  component(name: string): EngineComponent | undefined {
+    return this.components.get(name);
+  }
+
+  /** Starts a run; resolves with its id once the run exists (its phases go on in the background). */
+  async startRun(name: string, options: StartOptions = {}): Promise<{ runId: number }> {
+    if (this.closed) throw new EngineError('closed', 'the updater is shutting down');
+    const component = this.components.get(name);
+    if (!component) throw new EngineError('not_found', `no component named "${name}"`);
+    if (this.recovering) throw new EngineError('busy', 'an interrupted run is being recovered; try again when it has finished');
+    const active = this.journal.activeRun();
+    if (active) throw new EngineError('busy', new BusyError(active).message);
+
+    const mode = options.mode ?? 'update';
+    const driver = this.options.driverFor(component);
+    let backup = null;
+    let fromVersion: string | null = null;
+    let toVersion: string | null = null;
+    if (mode === 'restore') {
+      const plan = driver.planRestore ? await driver.planRestore(name, this.log.child({ component: name })) : null;
+      if (!plan) throw new EngineError('no_backup', `there is no backup of ${name} to restore`);
+      backup = plan.backup;
+      fromVersion = plan.currentVersion;
+      toVersion = plan.version;
+    }
+    const requestedVersion = options.version ? options.version.replace(/^v/i, '') : null;
+
+    let context!: UpdateContext;
+    let runId: number;
+    try {
+      runId = this.journal.createRun({
+        component: name,
+        kind: component.kind,
+        mode,
+        requestedVersion,
+        fromVersion,
+        dryRun: options.dryRun ?? false,
+        machineVersion: MACHINE_VERSION,
+        snapshot: (id) => {
+          context = newRunContext({
+            runId: id,
+            component: name,
+            kind: component.kind,
+            mode,
+            dryRun: options.dryRun ?? false,
+            requestedVersion,
+            fromVersion,
+            backup,
+            phaseTimeoutsMs: this.timeoutsFor(component),
+          });
+          context.toVersion = toVersion;
+          return serialize({ machineVersion: MACHINE_VERSION, state: 'idle', context });
+        },
+      });
+    } catch (error) {
+      if (error instanceof BusyError) throw new EngineError('busy', error.message);
+      throw error;
+    }
+    this.launch(runId, component, context, 'START');
+    return { runId };
+  }
+
+  /** Resolves with the run as stored once it has ended (or immediately if it already has). */
+  async waitForRun(runId: number): Promise<RunView> {
+    const live = this.running.get(runId);
+    if (live) return live.done;
+    const run = this.journal.getRun(runId);
+    if (!run) throw new EngineError('not_found', `no run ${runId}`);
+    return run;
+  }
+
+  activeRunId(): number | null {
+    return this.journal.activeRun()?.id ?? null;
+  }
+
+  /**
+   * Picks up every run the previous process left unfinished and drives it to an end, per
+   * the recovery table. New runs are refused (busy) until this resolves.
+   */
+  async recover(): Promise<RunView[]> {
+    this.recovering = true;
+    try {
+      const ended: RunView[] = [];
+      for (const row of this.journal.unfinishedRuns()) {
+        ended.push(await this.recoverRun(row));
+      }
+      return ended;
+    } finally {
+      this.recovering = false;
+    }
+  }
+
+  /** Stops accepting runs and waits (up to `graceMs`) for the running ones to end. */
+  async close(graceMs = 10_000): Promise<void> {
+    this.closed = true;
+    const pending = [...this.running.values()].map((r) => r.done.catch(() => undefined));
+    if (pending.length === 0) return;
+    await Promise.race([Promise.all(pending), new Promise((r) => setTimeout(r, graceMs).unref())]);
+    // Whatever is still running stays unfinished in the journal: the next start recovers it.
+    for (const r of this.running.values()) r.actor.stop();
+  }
+
+  private async recoverRun(row: RunRow): Promise<RunView> {
+    const log = this.log.child({ run_id: row.id, component: row.component });
+    const giveUp = (code: string, why: string): RunView => {
+      log.error({ code }, why);
+      const transition = this.journal.commitTransition({
+        runId: row.id,
+        to: 'rollback_failed',
+        event: 'recover',
+        message: why,
+        level: 'error',
+        snapshot: row.snapshot,
+        fromVersion: row.from_version,
+        toVersion: row.to_version,
+        recoveries: row.recoveries + 1,
+        result: 'rollback_failed',
+        error: { code, message: why },
+      });
+      this.transitions.publish(transition);
+      this.results.publish({ runId: row.id, component: row.component, success: false, state: 'rollback_failed', message: why });
+      return this.journal.getRun(row.id)!;
+    };
+
+    let snapshot: Snapshot;
+    try {
+      snapshot = JSON.parse(row.snapshot) as Snapshot;
+    } catch {
+      return giveUp('recovery_bad_snapshot', `Run ${row.id} of ${row.component} was interrupted in ${row.state} and its saved state cannot be read; manual intervention required. Nothing was deleted.`);
+    }
+    if (row.machine_version !== MACHINE_VERSION || snapshot.machineVersion !== MACHINE_VERSION) {
+      return giveUp(
+        'recovery_version',
+        `Run ${row.id} of ${row.component} was interrupted in ${row.state} by an updater whose machine version is ${row.machine_version}; this one is ${MACHINE_VERSION} and will not guess how to resume it. Manual intervention required.${snapshot.context?.backup ? ` The backup is at ${snapshot.context.backup.path}.` : ''} Nothing was deleted.`,
+      );
+    }
+    const component = this.components.get(row.component);
+    if (!component) {
+      return giveUp(
+        'recovery_unknown_component',
+        `Run ${row.id} was interrupted in ${row.state}, but ${row.component} is no longer in the configuration; manual intervention required.${snapshot.context.backup ? ` The backup is at ${snapshot.context.backup.path}.` : ''} Nothing was deleted.`,
+      );
+    }
+    log.warn({ state: row.state, recoveries: row.recoveries }, `recovering run ${row.id}, interrupted in ${row.state}`);
+    const context: UpdateContext = { ...snapshot.context, resumedFrom: row.state as Phase, deadline: null };
+    return this.launch(row.id, component, context, 'BOOT');
+  }
+
+  private timeoutsFor(component: EngineComponent): Partial<Record<WorkPhase, number>> {
+    const t: Partial<Record<WorkPhase, number>> = { ...this.options.phaseTimeoutsMs };
+    if (component.health?.timeoutSeconds !== undefined && t.verify === undefined) {
+      // The driver polls health within timeoutSeconds; the machine's deadline is the hard stop behind it.
+      t.verify = component.health.timeoutSeconds * 1000 + 60_000;
+    }
+    return t;
+  }
+
+  private launch(runId: number, component: EngineComponent, input: UpdateContext, first: 'START' | 'BOOT'): Promise<RunView> {
+    const driver = this.options.driverFor(component);
+    const log = this.log.child({ run_id: runId, component: component.name });
+    let resumedPhase = first === 'BOOT';
+    // A phase's work starts only once the previous phase's work has settled: a phase cut off
+    // by its deadline is signalled to stop, and the rollback waits for it rather than racing it.
+    let previous: Promise<unknown> = Promise.resolve();
+
+    // Each actor gets the context as it stood when its state was entered (the machine's `input`).
+    const work = <T>(phase: WorkPhase, fn: (run: UpdateContext, ctx: StepContext) => Promise<T>) =>
+      fromPromise<T, PhaseInput>(({ input: phaseInput, signal }) => {
+        const mine = previous
+          .catch(() => undefined)
+          .then(async () => {
+            signal.throwIfAborted();
+            const ctx = this.stepContext(runId, component.name, phase, signal, log, resumedPhase);
+            resumedPhase = false;
+            try {
+              return await fn(phaseInput.context, ctx);
+            } finally {
+              this.faults.duringEnd(phase);
+            }
+          });
+        previous = mine;
+        return mine;
+      });
+
+    const machine = updateMachine.provide({
+      actions: {
+        // Listed last in every state's entry: commits before that state's invoke starts.
+        journal: ({ context, event }, params: { state: Phase }) => {
+          this.commit(runId, params.state, context, eventName(event.type));
+        },
+      },
+      actors: {
+        discover: work<DiscoverOutput>('discover', (run, ctx) => driver.discover(run, ctx)),
+        validate: work<void>('validate', (run, ctx) => driver.validate(run, ctx)),
+        backup: work<BackupOutput>('backup', async (run, ctx) => ({ backup: await driver.backup(run, ctx) })),
+        apply: work<void>('apply', (run, ctx) => driver.apply(run, ctx)),
+        verify: work<void>('verify', (run, ctx) => driver.verify(run, ctx)),
+        rollback: work<void>('rollback', (run, ctx) => driver.rollback(run, ctx)),
+      },
+    });
+
+    const actor = createActor(machine, { input });
+    const done = new Promise<RunView>((resolve, reject) => {
+      actor.subscribe({
+        complete: () => {
+          const snap = actor.getSnapshot();
+          this.finish(runId, component, driver, snap.context, snap.value as Outcome, log).then(
+            () => resolve(this.journal.getRun(runId)!),
+            reject,
+          );
+        },
+        error: (error) => {
+          // The journal could not commit (disk full, database gone): the entered state's work
+          // never started. The run stays unfinished in the journal; the next start recovers it.
+          log.error({ err: error }, `run ${runId} stopped: ${(error as Error).message}`);
+          this.running.delete(runId);
+          resolve(this.journal.getRun(runId)!);
+        },
+      });
+    });
+    this.running.set(runId, { actor, done });
+    actor.start();
+    actor.send({ type: first });
+    return done;
+  }
+
+  private commit(runId: number, state: Phase, context: UpdateContext, event: string): void {
+    const { message, level } = describe(state, context, event);
+    const terminal = isTerminal(state);
+    const error = terminal
+      ? state === 'rollback_failed'
+        ? context.rollbackError
+        : state === 'aborted' || state === 'rolled_back'
+          ? context.failure
+          : null
+      : null;
+    const transition = this.journal.commitTransition({
+      runId,
+      to: state,
+      event,
+      message,
+      level,
+      snapshot: serialize({ machineVersion: MACHINE_VERSION, state, context }),
+      fromVersion: context.fromVersion,
+      toVersion: context.toVersion,
+      recoveries: context.recoveries,
+      result: terminal ? state : null,
+      error: error ? { code: error.code, message: error.message } : null,
+    });
+    this.transitions.publish(transition);
+    this.faults.afterCommit(state);
+  }
+
+  private stepContext(runId: number, component: string, phase: WorkPhase, signal: AbortSignal, log: Logger, resumed: boolean): StepContext {
+    const plog = log.child({ phase });
+    return {
+      runId,
+      phase,
+      signal,
+      log: plog,
+      resumed,
+      step: (name, detail) => {
+        this.journal.recordStep(runId, phase, name, detail);
+        this.faults.duringStep(phase);
+      },
+      stepsTaken: (p) => this.journal.steps(runId, p).map((s) => s.step),
+      progress: (message, extra) => {
+        this.progress.publish({ runId, component, phase, message, ...extra, at: new Date().toISOString() });
+      },
+    };
+  }
+
+  private async finish(runId: number, component: EngineComponent, driver: Driver, context: UpdateContext, outcome: Outcome, log: Logger): Promise<void> {
+    try {
+      await driver.finalize?.(context, outcome, log);
+    } catch (error) {
+      log.warn({ err: error }, `clean-up after run ${runId} failed: ${(error as Error).message}`);
+    }
+    this.running.delete(runId);
+    const run = this.journal.getRunRow(runId)!;
+    const success = outcome === 'succeeded' || outcome === 'up_to_date' || outcome === 'validated';
+    log.info({ outcome }, run.message ?? outcome);
+    this.results.publish({ runId, component: component.name, success, state: outcome, message: run.message ?? outcome });
+  }
+}
+
+function serialize(snapshot: Snapshot): string {
+  return JSON.stringify(snapshot);
+}
