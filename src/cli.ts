@@ -1,0 +1,171 @@
+#!/usr/bin/env node
+/**
+ * `updater serve | status | runs | run <id>`. Reading commands open the journal read-only,
+ * so they work whether or not the service is running.
+ */
+import { parseArgs } from 'node:util';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError, loadConfig } from './config/index.js';
+import { openDatabase, JournalError } from './journal/database.js';
+import { Journal, type RunView } from './journal/journal.js';
+import { createLogger } from './log.js';
+import { startService } from './server/server.js';
+import { UPDATER_VERSION } from './version.js';
+
+const USAGE = `updater ${UPDATER_VERSION}: keeps a device's components current from GitHub releases
+
+Usage:
+  updater serve  [--config FILE] [--ini dunebugger.conf]   run the service
+  updater status [--config FILE]                           components and the active run
+  updater runs   [--config FILE] [--component NAME] [--limit N]
+  updater run ID [--config FILE]                           one run and its transitions
+
+With no --config, ./updater.yaml is used when present, else the embedded demo.
+Exit codes: 0 ok, 1 failure, 2 invalid configuration or usage.`;
+
+function main(argv: string[]): Promise<number> | number {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        ini: { type: 'string' },
+        component: { type: 'string' },
+        limit: { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
+      },
+    });
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.version) {
+    console.log(UPDATER_VERSION);
+    return 0;
+  }
+  const [command = values.help ? 'help' : 'serve', ...rest] = positionals;
+  if (command === 'help') {
+    console.log(USAGE);
+    return 0;
+  }
+
+  let loaded;
+  try {
+    loaded = loadConfig({ configPath: values.config ?? process.env.UPDATER_CONFIG, iniPath: values.ini, env: process.env });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`invalid configuration: ${error.message}`);
+      return 2;
+    }
+    throw error;
+  }
+  const { config, source } = loaded;
+
+  switch (command) {
+    case 'serve':
+      return serve(config, source);
+    case 'status':
+      return withJournal(config.dataDir, (j) => {
+        const active = j.activeRun();
+        const rows = config.components.map((c) => {
+          const last = j.listRuns({ component: c.name, limit: 1 })[0];
+          return [c.name, c.kind, last ? `${last.state} (run ${last.run_id})` : '-', last?.message ?? ''];
+        });
+        if (values.json) console.log(JSON.stringify({ active_run: active ?? null, components: rows }));
+        else {
+          console.log(table(['COMPONENT', 'KIND', 'LAST RUN', 'MESSAGE'], rows));
+          console.log(active ? `\nactive: run ${active.id} of ${active.component}, in ${active.state}` : '\nno active run');
+        }
+        return 0;
+      });
+    case 'runs':
+      return withJournal(config.dataDir, (j) => {
+        const limit = values.limit ? Number(values.limit) : 20;
+        if (!Number.isInteger(limit) || limit < 1) {
+          console.error('--limit must be a positive whole number');
+          return 2;
+        }
+        const runs = j.listRuns({ component: values.component, limit });
+        if (values.json) console.log(JSON.stringify(runs));
+        else console.log(table(['RUN', 'COMPONENT', 'FROM', 'TO', 'STATE', 'UPDATED', 'MESSAGE'], runs.map(runRow)));
+        return 0;
+      });
+    case 'run': {
+      const id = Number(rest[0]);
+      if (!Number.isInteger(id) || id < 1) {
+        console.error(`usage: updater run ID (got ${rest[0] ?? 'nothing'})`);
+        return 2;
+      }
+      return withJournal(config.dataDir, (j) => {
+        const run = j.getRun(id);
+        if (!run) {
+          console.error(`no run ${id}`);
+          return 1;
+        }
+        if (values.json) console.log(JSON.stringify(run));
+        else {
+          console.log(`run ${run.run_id}: ${run.component} (${run.kind}) ${run.from_version ?? '?'} → ${run.to_version ?? '?'}${run.dry_run ? ' [dry run]' : ''}`);
+          console.log(`state: ${run.state}${run.recoveries ? `, recovered ${run.recoveries}×` : ''}\n${run.message ?? ''}\n`);
+          console.log(table(['SEQ', 'AT', 'FROM', 'TO', 'EVENT', 'MESSAGE'], run.transitions!.map((t) => [String(t.seq), t.at, t.from ?? '', t.to, t.event, t.message])));
+        }
+        return 0;
+      });
+    }
+    default:
+      console.error(`unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+async function serve(config: Parameters<typeof startService>[0], source: string): Promise<number> {
+  const logger = createLogger();
+  let service;
+  try {
+    service = await startService(config, source, logger);
+  } catch (error) {
+    logger.fatal({ err: error }, (error as Error).message);
+    return error instanceof JournalError ? 3 : 1;
+  }
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: string) => {
+      logger.info({ signal }, `stopping on ${signal}`);
+      service.stop().then(resolve, resolve);
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  });
+  return 0;
+}
+
+function withJournal(dataDir: string, fn: (j: Journal) => number): number {
+  const path = join(dataDir, 'updater.db');
+  if (!existsSync(path)) {
+    console.error(`no journal at ${path} yet: the service has not run with this configuration`);
+    return 1;
+  }
+  const db = openDatabase(path, { readonly: true });
+  try {
+    return fn(new Journal(db));
+  } finally {
+    db.close();
+  }
+}
+
+function runRow(r: RunView): string[] {
+  return [String(r.run_id), r.component, r.from_version ?? '-', r.to_version ?? '-', r.state + (r.dry_run ? ' (dry)' : ''), r.updated_at, r.message ?? ''];
+}
+
+function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(head), ...rows.map(line)].join('\n');
+}
+
+const code = await main(process.argv.slice(2));
+process.exitCode = code;
