@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { cleanup, openHarness, seedRoot, tempDir } from './support/harness.js';
 import { readTree } from './support/dir-driver.js';
 import { EngineError } from '../src/engine/engine.js';
+import { newRunContext } from '../machines/update-machine.js';
 
 function setup() {
   const root = tempDir();
@@ -188,5 +189,58 @@ test('transitions are published in seq order, after they are committed', async (
     assert.equal(readFileSync(join(h.driver.live, 'VERSION'), 'utf8'), '1.1.0\n');
   } finally {
     done();
+  }
+});
+
+test('recovery refuses to guess: an unknown machine version or a removed component ends rollback_failed, naming the backup', async () => {
+  const { h, done } = setup();
+  try {
+    const mk = (component: string, machineVersion: number) =>
+      h.journal.createRun({
+        component,
+        kind: 'dir',
+        mode: 'update',
+        requestedVersion: null,
+        fromVersion: '1.0.0',
+        dryRun: false,
+        machineVersion,
+        snapshot: () => JSON.stringify({ machineVersion, state: 'apply', context: { backup: { path: '/var/backups/dir.1.d' } } }),
+      });
+    const to = (runId: number, state: string) =>
+      h.journal.commitTransition({ runId, to: state, event: 'x', message: state, level: 'info', snapshot: JSON.stringify({ machineVersion: 99, state, context: { backup: { path: '/var/backups/dir.1.d' } } }), fromVersion: '1.0.0', toVersion: '1.1.0', recoveries: 0 });
+    const a = mk('dir', 99);
+    to(a, 'apply');
+    const [ra] = await h.engine.recover();
+    assert.equal(ra!.state, 'rollback_failed');
+    assert.match(ra!.message!, /machine version is 99; this one is 1 and will not guess/);
+    assert.match(ra!.message!, /The backup is at \/var\/backups\/dir\.1\.d\./);
+    const b = mk('gone', 1);
+    h.journal.commitTransition({ runId: b, to: 'apply', event: 'x', message: 'x', level: 'info', snapshot: JSON.stringify({ machineVersion: 1, state: 'apply', context: { backup: { path: '/b/gone.d' } } }), fromVersion: null, toVersion: null, recoveries: 0 });
+    const [rb] = await h.engine.recover();
+    assert.equal(rb!.state, 'rollback_failed');
+    assert.match(rb!.message!, /gone is no longer in the configuration/);
+    assert.deepEqual(h.journal.transitionsOf(b).map((t) => `${t.from_state}>${t.to_state}:${t.event}`), ['idle>apply:x', 'apply>rollback_failed:recover']);
+  } finally {
+    done();
+  }
+});
+
+test('new runs are refused while recovery is in progress', async () => {
+  const root = tempDir();
+  seedRoot(root);
+  const h = openHarness(root, { stepDelayMs: 50 });
+  try {
+    const id = h.journal.createRun({ component: 'dir', kind: 'dir', mode: 'update', requestedVersion: '1.1.0', fromVersion: null, dryRun: false, machineVersion: 1, snapshot: (runId) => JSON.stringify({ machineVersion: 1, state: 'idle', context: newRunContext({ runId, component: 'dir', kind: 'dir', requestedVersion: '1.1.0' }) }) });
+    const recovering = h.engine.recover();
+    await assert.rejects(h.engine.startRun('dir', { version: '1.1.0' }), (e: unknown) => e instanceof EngineError && e.code === 'busy' && /being recovered/.test(e.message));
+    const [run] = await recovering;
+    assert.equal(run!.run_id, id);
+    assert.equal(run!.state, 'succeeded');
+    const second = await h.engine.waitForRun((await h.engine.startRun('dir', { version: '1.0.0' })).runId);
+    assert.equal(second.state, 'succeeded', 'an explicitly requested older version is installed once recovery is over');
+    assert.equal(second.from_version, '1.1.0');
+  } finally {
+    h.close();
+    cleanup(root);
   }
 });
