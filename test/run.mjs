@@ -1,13 +1,24 @@
 #!/usr/bin/env node
-// The whole test suite: every test/**/*.test.ts through node's test runner with tsx.
-// Node 20's runner takes no globs, so the files are listed here. Extra arguments are passed
-// on (e.g. `npm test -- --test-name-pattern crash`).
+// The whole test suite (the README's test command): brings up the test bed (test/env/: a
+// private dockerd, a registry on 127.0.0.1:5001, a systemd container), installing its Debian
+// packages first when they are missing and we are root, then runs every test/**/*.test.ts
+// through node's test runner with tsx. Node 20's runner takes no globs, so files are listed
+// here. Extra arguments are passed on (e.g. `npm test -- --test-name-pattern crash`).
+// NO_TESTBED=1 skips the bed (its tests then skip, or fail under CI=true).
 import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+const sh = (script) => spawnSync('bash', [join(root, 'test', 'env', script)], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] }).status;
+
+if (process.env.NO_TESTBED !== '1') {
+  const isRoot = process.getuid?.() === 0;
+  if (isRoot && sh('install.sh') !== 0) console.error('test bed: install failed; tests that need it will fail or skip');
+  if (sh('up.sh') !== 0) console.error('test bed: not started; tests that need it will fail (CI) or skip');
+}
+
 const files = [];
 const walk = (dir) => {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
