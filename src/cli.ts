@@ -10,13 +10,16 @@ import { ConfigError, loadConfig } from './config/index.js';
 import { openDatabase, JournalError } from './journal/database.js';
 import { Journal, type RunView } from './journal/journal.js';
 import { createLogger } from './log.js';
-import { startService } from './server/server.js';
+import { openCore, startService } from './server/server.js';
+import { toCheckResult } from './releases/checker.js';
+import type { Config } from './config/index.js';
 import { UPDATER_VERSION } from './version.js';
 
 const USAGE = `updater ${UPDATER_VERSION}: keeps a device's components current from GitHub releases
 
 Usage:
   updater serve  [--config FILE] [--ini dunebugger.conf]   run the service
+  updater check  [COMPONENT] [--config FILE] [--json]      ask GitHub for new releases now
   updater status [--config FILE]                           components and the active run
   updater runs   [--config FILE] [--component NAME] [--limit N]
   updater run ID [--config FILE]                           one run and its transitions
@@ -70,6 +73,8 @@ function main(argv: string[]): Promise<number> | number {
   switch (command) {
     case 'serve':
       return serve(config, source);
+    case 'check':
+      return check(config, rest[0], values.json ?? false);
     case 'status':
       return withJournal(config.dataDir, (j) => {
         const active = j.activeRun();
@@ -141,6 +146,30 @@ async function serve(config: Parameters<typeof startService>[0], source: string)
     process.once('SIGINT', onSignal);
   });
   return 0;
+}
+
+async function check(config: Config, only: string | undefined, json: boolean): Promise<number> {
+  if (only && !config.components.some((c) => c.name === only)) {
+    console.error(`no component named "${only}" (configured: ${config.components.map((c) => c.name).join(', ') || 'none'})`);
+    return 1;
+  }
+  const logger = createLogger(process.env.UPDATER_LOG_LEVEL ?? 'silent');
+  const core = openCore(config, logger);
+  try {
+    const statuses = await core.checker.check(only);
+    if (json) console.log(JSON.stringify(toCheckResult(statuses)));
+    else {
+      console.log(
+        table(
+          ['COMPONENT', 'KIND', 'INSTALLED', 'LATEST', 'UPDATE', 'CHECKED', 'NOTE'],
+          statuses.map((s) => [s.name, s.kind, s.current_version ?? '?', s.latest_version ?? '?', s.update_available ? 'yes' : 'no', s.last_checked ?? 'never', (s.stale ? '[stale] ' : '') + (s.reason ?? '')]),
+        ),
+      );
+    }
+    return 0;
+  } finally {
+    core.db.close();
+  }
 }
 
 function withJournal(dataDir: string, fn: (j: Journal) => number): number {

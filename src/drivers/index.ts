@@ -1,18 +1,26 @@
 /**
- * Maps a configured component to the driver of its kind. Container and app drivers come with
- * their own issues; until then a run of such a component aborts in discover, saying so.
+ * Builds the driver of each configured component: shared release discovery plus the work of its
+ * kind. Container and app work come with their own issues; until then their runs stop in
+ * validate, saying so, with nothing changed.
  */
 import type { Logger } from 'pino';
 import { UpdateError, type Driver } from '../engine/driver.js';
-import type { ComponentConfig, Config } from '../config/index.js';
+import type { ComponentConfig } from '../config/index.js';
+import type { ReleaseDiscovery } from '../releases/discovery.js';
+import { readAppVersion, readComposeVersion, type Installed } from '../releases/installed.js';
+import { ComponentDriver, type KindDriver } from './component-driver.js';
 
-class NotYetSupported implements Driver {
-  constructor(private readonly kind: string) {}
-  private fail(): never {
-    throw new UpdateError('unsupported', `updating ${this.kind} components is not available in this build yet`);
+export function readInstalled(component: ComponentConfig): Installed {
+  return component.kind === 'container' ? readComposeVersion(component.composeFile, component.service) : readAppVersion(component.installPath);
+}
+
+class NotYetSupported implements KindDriver {
+  constructor(private readonly component: ComponentConfig) {}
+  installed(): Installed {
+    return readInstalled(this.component);
   }
-  async discover(): Promise<never> {
-    this.fail();
+  private fail(): never {
+    throw new UpdateError('unsupported', `updating ${this.component.kind} components is not available in this build yet`);
   }
   async validate(): Promise<never> {
     this.fail();
@@ -31,14 +39,11 @@ class NotYetSupported implements Driver {
   }
 }
 
-export function createDriverFor(_config: Config, _logger: Logger): (component: { name: string; kind: string }) => Driver {
-  const cache = new Map<string, Driver>();
+export function createDriverFor(components: ComponentConfig[], discovery: ReleaseDiscovery, _logger: Logger): (component: { name: string }) => Driver {
+  const drivers = new Map<string, Driver>(components.map((c) => [c.name, new ComponentDriver(c, new NotYetSupported(c), discovery)]));
   return (component) => {
-    let driver = cache.get(component.name);
-    if (!driver) {
-      driver = new NotYetSupported((component as ComponentConfig).kind);
-      cache.set(component.name, driver);
-    }
+    const driver = drivers.get(component.name);
+    if (!driver) throw new UpdateError('not_found', `no driver for component "${component.name}"`);
     return driver;
   };
 }

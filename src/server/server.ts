@@ -1,7 +1,7 @@
 /**
- * The long-running service: config → journal → engine → recovery → HTTP. Handles SIGTERM and
- * SIGINT: stop accepting, let the current run finish its step (or leave it to recovery),
- * close sockets and the database.
+ * The long-running service: config → journal → engine → listen → recovery → checks. Handles
+ * SIGTERM and SIGINT: stop accepting, let the current run finish its step (or leave it to
+ * recovery), close sockets and the database.
  */
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -10,23 +10,38 @@ import { openDatabase } from '../journal/database.js';
 import { Journal } from '../journal/journal.js';
 import { Engine } from '../engine/engine.js';
 import { FaultPoints } from '../engine/faults.js';
-import { createDriverFor } from '../drivers/index.js';
+import { createDriverFor, readInstalled } from '../drivers/index.js';
+import { GitHubClient } from '../releases/github.js';
+import { ReleaseDiscovery } from '../releases/discovery.js';
+import { UpdateChecker } from '../releases/checker.js';
+import { UPDATER_VERSION } from '../version.js';
 import { buildApp } from './app.js';
 
 export interface Service {
   url: string;
   engine: Engine;
   journal: Journal;
+  checker: UpdateChecker;
   stop(): Promise<void>;
 }
 
-export async function startService(config: Config, source: string, logger: Logger): Promise<Service> {
+/** The parts of the service that do not listen: shared by `serve` and the CLI's one-shot commands. */
+export function openCore(config: Config, logger: Logger) {
   ensureDirs(config);
   const db = openDatabase(join(config.dataDir, 'updater.db'));
   const journal = new Journal(db);
+  const github = new GitHubClient({ apiUrl: config.github.apiUrl, rawUrl: config.github.rawUrl, token: config.github.token, db, logger });
+  const discovery = new ReleaseDiscovery(github, { includePrerelease: config.includePrerelease, updaterVersion: UPDATER_VERSION });
+  const checker = new UpdateChecker({ config, db, source: github, readInstalled, logger });
+  return { db, journal, github, discovery, checker };
+}
+
+export async function startService(config: Config, source: string, logger: Logger): Promise<Service> {
+  const { db, journal, discovery, checker } = openCore(config, logger);
   const faults = new FaultPoints(process.env.UPDATER_FAULT);
   if (faults.armed) logger.warn({ fault: process.env.UPDATER_FAULT }, 'a test fault point is armed: this process will SIGKILL itself when it is reached');
-  const engine = new Engine({ journal, components: config.components, driverFor: createDriverFor(config, logger), logger, faults });
+  const engine = new Engine({ journal, components: config.components, driverFor: createDriverFor(config.components, discovery, logger), logger, faults });
+  engine.results.subscribe((r) => checker.refreshInstalled(r.component));
   const app = await buildApp({ engine, journal, logger });
 
   if (!config.server.token && !isLoopback(config.server.host)) {
@@ -35,17 +50,26 @@ export async function startService(config: Config, source: string, logger: Logge
   const url = await app.listen({ host: config.server.host, port: config.server.port });
   logger.info({ url, config: source, components: config.components.map((c) => c.name) }, `updater listening on ${url}`);
 
+  // Recovery first: new runs are refused (busy) until it is done. Then the boot check.
   const recovered = await engine.recover();
   for (const run of recovered) logger.warn({ run_id: run.run_id, state: run.state }, `recovered run ${run.run_id}: ${run.message}`);
+  if (config.components.length > 0) {
+    checker.check().then(
+      (statuses) => logger.info({ updates: statuses.filter((s) => s.update_available).map((s) => s.name) }, 'boot check done'),
+      (error) => logger.error({ err: error }, `boot check failed: ${(error as Error).message}`),
+    );
+  }
+  checker.startSchedule();
 
   let stopping: Promise<void> | null = null;
   const stop = () =>
     (stopping ??= (async () => {
+      checker.stop();
       await engine.close();
       await app.close();
       db.close();
     })());
-  return { url, engine, journal, stop };
+  return { url, engine, journal, checker, stop };
 }
 
 function isLoopback(host: string): boolean {

@@ -1,0 +1,67 @@
+/**
+ * A component's driver: the shared release work (resolve the target, check the manifest) plus
+ * the kind-specific work (container or app) behind a `KindDriver`.
+ */
+import type { Logger } from 'pino';
+import type { BackupRef, DiscoverOutput, UpdateContext } from '../../machines/update-machine.js';
+import type { ComponentConfig } from '../config/index.js';
+import { UpdateError, type Driver, type Outcome, type RestorePlan, type StepContext } from '../engine/driver.js';
+import type { ReleaseDiscovery, ReleaseFacts } from '../releases/discovery.js';
+import type { Installed } from '../releases/installed.js';
+import type { Manifest } from '../releases/manifest.js';
+
+export interface KindDriver {
+  /** What is installed now (never throws: an unknown version comes with a reason). */
+  installed(): Installed;
+  validate(run: UpdateContext, ctx: StepContext, manifest: Manifest): Promise<void>;
+  backup(run: UpdateContext, ctx: StepContext): Promise<BackupRef>;
+  apply(run: UpdateContext, ctx: StepContext): Promise<void>;
+  verify(run: UpdateContext, ctx: StepContext): Promise<void>;
+  rollback(run: UpdateContext, ctx: StepContext): Promise<void>;
+  finalize?(run: UpdateContext, outcome: Outcome, log: Logger): Promise<void>;
+  planRestore?(log: Logger): Promise<RestorePlan | null>;
+}
+
+export function releaseOf(run: UpdateContext): ReleaseFacts {
+  const facts = run.release as ReleaseFacts | null;
+  if (!facts?.tag) throw new UpdateError('internal', 'the run has no resolved release (discover did not record one)');
+  return facts;
+}
+
+export class ComponentDriver implements Driver {
+  constructor(
+    readonly component: ComponentConfig,
+    readonly kind: KindDriver,
+    private readonly discovery: ReleaseDiscovery,
+  ) {}
+
+  discover(run: UpdateContext, ctx: StepContext): Promise<DiscoverOutput> {
+    ctx.signal.throwIfAborted();
+    return this.discovery.discover(this.component, run.requestedVersion, this.kind.installed());
+  }
+
+  async validate(run: UpdateContext, ctx: StepContext): Promise<void> {
+    const manifest = await this.discovery.manifest(this.component, releaseOf(run).tag);
+    if (manifest.unknownKeys.length) ctx.log.warn({ keys: manifest.unknownKeys }, 'the release manifest names checks this updater does not know; ignoring them');
+    await this.kind.validate(run, ctx, manifest);
+  }
+
+  backup(run: UpdateContext, ctx: StepContext) {
+    return this.kind.backup(run, ctx);
+  }
+  apply(run: UpdateContext, ctx: StepContext) {
+    return this.kind.apply(run, ctx);
+  }
+  verify(run: UpdateContext, ctx: StepContext) {
+    return this.kind.verify(run, ctx);
+  }
+  rollback(run: UpdateContext, ctx: StepContext) {
+    return this.kind.rollback(run, ctx);
+  }
+  async finalize(run: UpdateContext, outcome: Outcome, log: Logger) {
+    await this.kind.finalize?.(run, outcome, log);
+  }
+  async planRestore(_component: string, log: Logger) {
+    return this.kind.planRestore ? this.kind.planRestore(log) : null;
+  }
+}

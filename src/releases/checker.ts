@@ -1,0 +1,244 @@
+/**
+ * Update checks: for every component, what is installed, what the latest offered release is,
+ * and whether it is an update. Run on boot (after recovery), then every `checkIntervalHours`
+ * (0 = off); never two at once (a call during a check waits for it and shares its result);
+ * components in parallel with a bound. Results are stored in the `components` table.
+ */
+import pLimit from 'p-limit';
+import type { Logger } from 'pino';
+import type { Db } from '../journal/database.js';
+import type { ComponentConfig, Config } from '../config/index.js';
+import type { Installed } from './installed.js';
+import type { ReleaseSource } from './discovery.js';
+import { pickLatest } from './select.js';
+import { decideUpdate } from './versions.js';
+
+export interface ComponentStatus {
+  name: string;
+  kind: string;
+  current_version: string | null;
+  latest_version: string | null;
+  update_available: boolean;
+  /** Why no update can be offered, or why the result may be out of date. */
+  reason: string | null;
+  release_notes: string | null;
+  release_url: string | null;
+  last_checked: string | null;
+  stale: boolean;
+}
+
+/** The `update_check_result` body of the contract. */
+export interface CheckResultBody {
+  components: Record<
+    string,
+    {
+      current: string | null;
+      latest: string | null;
+      update_available: boolean;
+      release_notes: string | null;
+      release_url: string | null;
+      reason?: string;
+      stale?: boolean;
+      last_checked: string | null;
+    }
+  >;
+}
+
+interface Row {
+  name: string;
+  kind: string;
+  current_version: string | null;
+  latest_version: string | null;
+  update_available: number;
+  reason: string | null;
+  release_notes: string | null;
+  release_url: string | null;
+  stale: number;
+  last_checked: string | null;
+}
+
+export interface CheckerOptions {
+  config: Pick<Config, 'components' | 'includePrerelease' | 'checkIntervalHours'>;
+  db: Db;
+  source: ReleaseSource;
+  readInstalled: (component: ComponentConfig) => Installed;
+  logger: Logger;
+  concurrency?: number;
+}
+
+export class UpdateChecker {
+  private inFlight: Promise<ComponentStatus[]> | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly upsert;
+  private readonly select;
+  private readonly limit;
+
+  constructor(private readonly o: CheckerOptions) {
+    this.limit = pLimit(o.concurrency ?? 8);
+    this.upsert = o.db.prepare(
+      `INSERT INTO components (name, kind, current_version, latest_version, update_available, reason, release_notes, release_url, stale, last_checked, last_error)
+       VALUES (@name, @kind, @current_version, @latest_version, @update_available, @reason, @release_notes, @release_url, @stale, @last_checked, @last_error)
+       ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, current_version = excluded.current_version,
+         latest_version = excluded.latest_version, update_available = excluded.update_available, reason = excluded.reason,
+         release_notes = excluded.release_notes, release_url = excluded.release_url, stale = excluded.stale,
+         last_checked = excluded.last_checked, last_error = excluded.last_error`,
+    );
+    this.select = o.db.prepare<[string], Row>('SELECT * FROM components WHERE name = ?');
+  }
+
+  /** Checks all components (or one). A call while a check runs waits for it, then checks if it asked for more. */
+  async check(only?: string): Promise<ComponentStatus[]> {
+    while (this.inFlight) {
+      const current = this.inFlight;
+      const result = await current.catch(() => null);
+      if (result && (only === undefined ? result.length === this.o.config.components.length : result.some((s) => s.name === only))) {
+        return only === undefined ? result : result.filter((s) => s.name === only);
+      }
+    }
+    const targets = this.o.config.components.filter((c) => only === undefined || c.name === only);
+    this.inFlight = Promise.all(targets.map((c) => this.limit(() => this.checkOne(c))));
+    try {
+      return await this.inFlight;
+    } finally {
+      this.inFlight = null;
+    }
+  }
+
+  /** What the last checks found (from the journal), for every configured component. */
+  statuses(): ComponentStatus[] {
+    return this.o.config.components.map((c) => this.statusOf(c));
+  }
+
+  statusOf(c: ComponentConfig): ComponentStatus {
+    const row = this.select.get(c.name);
+    if (!row) {
+      const installed = this.o.readInstalled(c);
+      return {
+        name: c.name,
+        kind: c.kind,
+        current_version: installed.version,
+        latest_version: null,
+        update_available: false,
+        reason: installed.reason ?? 'not checked yet',
+        release_notes: null,
+        release_url: null,
+        last_checked: null,
+        stale: false,
+      };
+    }
+    return toStatus(row);
+  }
+
+  /** Re-reads the installed version (after a run) and recomputes the offer from the stored latest. */
+  refreshInstalled(name: string): ComponentStatus | null {
+    const c = this.o.config.components.find((x) => x.name === name);
+    const row = c ? this.select.get(name) : undefined;
+    if (!c || !row) return null;
+    const installed = this.o.readInstalled(c);
+    const decision = decideUpdate(installed.version, row.latest_version, installed.reason);
+    const status: ComponentStatus = { ...toStatus(row), current_version: installed.version, update_available: decision.updateAvailable, reason: decision.reason ?? (row.stale ? row.reason : null) };
+    this.store(status, null);
+    return status;
+  }
+
+  startSchedule(): void {
+    const hours = this.o.config.checkIntervalHours;
+    if (!hours || hours <= 0) {
+      this.o.logger.info('scheduled checks are off (checkIntervalHours: 0)');
+      return;
+    }
+    const ms = Math.min(hours * 3_600_000, 2 ** 31 - 1);
+    this.timer = setInterval(() => {
+      this.check().catch((error) => this.o.logger.error({ err: error }, `scheduled check failed: ${(error as Error).message}`));
+    }, ms);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private async checkOne(c: ComponentConfig): Promise<ComponentStatus> {
+    const installed = this.o.readInstalled(c);
+    const at = new Date().toISOString();
+    const previous = this.select.get(c.name);
+    try {
+      const fetched = await this.o.source.listReleases(c.repo);
+      const latest = pickLatest(fetched.value, this.o.config.includePrerelease);
+      const decision = decideUpdate(installed.version, latest?.version ?? null, installed.reason);
+      const reasons = [decision.reason, fetched.stale ? fetched.reason : null].filter(Boolean);
+      const status: ComponentStatus = {
+        name: c.name,
+        kind: c.kind,
+        current_version: installed.version,
+        latest_version: latest?.version ?? null,
+        update_available: decision.updateAvailable,
+        reason: reasons.length ? reasons.join('; ') : null,
+        release_notes: latest?.release.notes ?? null,
+        release_url: latest?.release.url ?? null,
+        last_checked: at,
+        stale: fetched.stale,
+      };
+      this.store(status, null);
+      return status;
+    } catch (error) {
+      // No fresh answer and nothing cached: keep what was known, say it is stale and why.
+      const why = (error as Error).message;
+      this.o.logger.warn({ component: c.name, err: error }, `check of ${c.name} failed: ${why}`);
+      const latestVersion = previous?.latest_version ?? null;
+      const decision = decideUpdate(installed.version, latestVersion, installed.reason);
+      const status: ComponentStatus = {
+        name: c.name,
+        kind: c.kind,
+        current_version: installed.version,
+        latest_version: latestVersion,
+        update_available: decision.updateAvailable,
+        reason: [decision.reason, `${why}${previous?.last_checked ? `; showing the result from ${previous.last_checked}` : ''}`].filter(Boolean).join('; '),
+        release_notes: previous?.release_notes ?? null,
+        release_url: previous?.release_url ?? null,
+        last_checked: previous?.last_checked ?? null,
+        stale: true,
+      };
+      this.store(status, why);
+      return status;
+    }
+  }
+
+  private store(s: ComponentStatus, error: string | null): void {
+    this.upsert.run({ ...s, update_available: s.update_available ? 1 : 0, stale: s.stale ? 1 : 0, last_error: error });
+  }
+}
+
+function toStatus(row: Row): ComponentStatus {
+  return {
+    name: row.name,
+    kind: row.kind,
+    current_version: row.current_version,
+    latest_version: row.latest_version,
+    update_available: row.update_available === 1,
+    reason: row.reason,
+    release_notes: row.release_notes,
+    release_url: row.release_url,
+    last_checked: row.last_checked,
+    stale: row.stale === 1,
+  };
+}
+
+/** The contract's `update_check_result` body from statuses. */
+export function toCheckResult(statuses: ComponentStatus[]): CheckResultBody {
+  const components: CheckResultBody['components'] = {};
+  for (const s of statuses) {
+    components[s.name] = {
+      current: s.current_version,
+      latest: s.latest_version,
+      update_available: s.update_available,
+      release_notes: s.release_notes,
+      release_url: s.release_url,
+      last_checked: s.last_checked,
+      ...(s.reason ? { reason: s.reason } : {}),
+      ...(s.stale ? { stale: true } : {}),
+    };
+  }
+  return { components };
+}

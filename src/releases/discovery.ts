@@ -1,0 +1,67 @@
+/**
+ * The shared part of a run's `discover` and `validate`: resolve the target release (the latest,
+ * or the requested version), and check the release's manifest against this updater.
+ */
+import type { DiscoverOutput } from '../../machines/update-machine.js';
+import { UpdateError } from '../engine/driver.js';
+import type { ComponentConfig } from '../config/index.js';
+import type { Installed } from './installed.js';
+import { checkUpdaterVersion, fetchManifest, type Manifest, type RawSource } from './manifest.js';
+import { pickLatest } from './select.js';
+import type { Fetched, Release } from './types.js';
+import { compareVersions, parseVersion } from './versions.js';
+
+export interface ReleaseSource extends RawSource {
+  listReleases(repo: string): Promise<Fetched<Release[]>>;
+  releaseByVersion(repo: string, version: string): Promise<Fetched<Release> | null>;
+}
+
+/** What a run keeps of its release in context (journaled at every transition: kept small). */
+export interface ReleaseFacts {
+  tag: string;
+  url: string;
+  assets: Array<{ name: string; url: string; size: number }>;
+}
+
+export class ReleaseDiscovery {
+  constructor(
+    private readonly source: ReleaseSource,
+    private readonly options: { includePrerelease: boolean; updaterVersion: string },
+  ) {}
+
+  async discover(component: ComponentConfig, requestedVersion: string | null, installed: Installed): Promise<DiscoverOutput> {
+    let release: Release;
+    let target: string;
+    if (requestedVersion) {
+      const wanted = parseVersion(requestedVersion);
+      if (!wanted) throw new UpdateError('bad_request', `"${requestedVersion}" is not a version`);
+      const found = await this.source.releaseByVersion(component.repo, wanted.replace(/\+.*$/, ''));
+      if (!found || found.value.draft) throw new UpdateError('not_found', `${component.repo} has no release ${wanted} (looked for tags v${wanted} and ${wanted})`);
+      release = found.value;
+      target = wanted;
+    } else {
+      if (!installed.version) {
+        throw new UpdateError('unknown_version', `cannot tell whether ${component.name} needs an update: ${installed.reason ?? 'the installed version is unknown'}. Ask for a specific version to update anyway.`);
+      }
+      const list = await this.source.listReleases(component.repo);
+      const latest = pickLatest(list.value, this.options.includePrerelease);
+      if (!latest) throw new UpdateError('not_found', `${component.repo} offers no release${this.options.includePrerelease ? '' : ' (prereleases are not offered: includePrerelease is off)'}`);
+      release = latest.release;
+      target = latest.version;
+    }
+    const upToDate = installed.version !== null && (requestedVersion ? compareVersions(installed.version, target) === 0 : compareVersions(target, installed.version) <= 0);
+    const facts: ReleaseFacts = {
+      tag: release.tag,
+      url: release.url,
+      assets: release.assets.map((a) => ({ name: a.name, url: a.url, size: a.size })),
+    };
+    return { fromVersion: installed.version, toVersion: target, upToDate, release: facts as unknown as Record<string, unknown> };
+  }
+
+  /** The release's manifest (defaults when it has none); aborts when this updater is too old. */
+  async manifest(component: ComponentConfig, tag: string): Promise<Manifest> {
+    const manifest = await fetchManifest(this.source, component.repo, tag);
+    checkUpdaterVersion(manifest, this.options.updaterVersion, `${component.repo} ${tag}`);
+    return manifest;
+  }
+}

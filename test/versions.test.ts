@@ -1,0 +1,123 @@
+/** The version rules: the contract's table row by row, and the edge cases around it. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { decideUpdate, parseVersion } from '../src/releases/versions.js';
+import { pickLatest } from '../src/releases/select.js';
+import { readAppVersion, readComposeVersion, versionFromFile, versionFromImage } from '../src/releases/installed.js';
+import { parseManifest, checkUpdaterVersion, DEFAULT_MANIFEST } from '../src/releases/manifest.js';
+import type { Release } from '../src/releases/types.js';
+import { cleanup, tempDir } from './support/harness.js';
+
+const rel = (tag: string, extra: Partial<Release> = {}): Release => ({ tag, name: tag, notes: `notes of ${tag}`, url: `https://example.invalid/${tag}`, draft: false, prerelease: false, publishedAt: null, assets: [], ...extra });
+
+/** The contract's "Versions" table: release tag, installed, update available. */
+const CONTRACT_TABLE: Array<[string, string, boolean]> = [
+  ['v1.2.0', '1.1.0', true],
+  ['v1.1.5', '1.1.5', false],
+  ['v2.0.0', '1.9.9', true],
+  ['v1.0.0-beta', '1.0.0', false],
+  ['v1.1.0', '1.2.0', false],
+];
+
+for (const [tag, installed, expected] of CONTRACT_TABLE) {
+  test(`contract table: release ${tag}, installed ${installed} → update available: ${expected}`, () => {
+    const latest = parseVersion(tag);
+    assert.ok(latest, `${tag} parses`);
+    assert.equal(decideUpdate(parseVersion(installed), latest).updateAvailable, expected);
+  });
+}
+
+test('parsing: leading v, missing minor/patch, build metadata, prereleases, garbage', () => {
+  assert.equal(parseVersion('v1.2.3'), '1.2.3');
+  assert.equal(parseVersion('V1.2.3'), '1.2.3');
+  assert.equal(parseVersion('1.2'), '1.2.0');
+  assert.equal(parseVersion('v2'), '2.0.0');
+  assert.equal(parseVersion('1.2.3+build.5'), '1.2.3', 'build metadata is dropped: it does not order');
+  assert.equal(parseVersion(' 1.2.3\n'), '1.2.3');
+  assert.equal(parseVersion('1.0.0-rc.1'), '1.0.0-rc.1');
+  for (const garbage of ['', 'latest', 'main', 'v', '1.2.3.4', '01.2.3', 'release-1.2', '1.2.x', '${TAG}', 'v1.2.3 ; rm -rf /']) {
+    assert.equal(parseVersion(garbage), null, garbage);
+  }
+  // Build metadata does not order: same version, no update.
+  assert.equal(decideUpdate('1.2.3', parseVersion('1.2.3+build.9')).updateAvailable, false);
+  assert.equal(decideUpdate('1.2.0', parseVersion('1.2')).updateAvailable, false);
+  assert.equal(decideUpdate('1.1.9', parseVersion('1.2')).updateAvailable, true);
+});
+
+test('an unknown installed version never produces an offer, and says why', () => {
+  const d = decideUpdate(null, '9.9.9', 'the image tag is "latest", so the installed version is unknown');
+  assert.equal(d.updateAvailable, false);
+  assert.match(d.reason!, /latest/);
+});
+
+test('the latest is the highest semver, not the newest by date; drafts never; prereleases only when asked', () => {
+  const releases = [
+    rel('v1.10.0', { publishedAt: '2024-01-01T00:00:00Z' }),
+    rel('v1.9.0', { publishedAt: '2025-06-01T00:00:00Z' }), // newer by date, lower version
+    rel('v2.0.0', { draft: true }),
+    rel('v1.11.0-rc.1', { prerelease: true }),
+    rel('v1.12.0-beta'), // a prerelease by its tag even if not flagged
+    rel('nightly'),
+  ];
+  assert.equal(pickLatest(releases, false)!.version, '1.10.0');
+  assert.equal(pickLatest(releases, true)!.version, '1.12.0-beta');
+  assert.equal(pickLatest([rel('v2.0.0', { draft: true })], true), null);
+  assert.equal(pickLatest([], false), null);
+});
+
+test('container version from the image tag; digest, latest, no tag and ${VAR} are unknown with a reason', () => {
+  assert.deepEqual(versionFromImage('127.0.0.1:5001/sample:1.0.0'), { version: '1.0.0', raw: '1.0.0', reason: null });
+  assert.equal(versionFromImage('ghcr.io/o/scheduler:v1.2').version, '1.2.0');
+  assert.match(versionFromImage('ghcr.io/o/s@sha256:' + 'a'.repeat(64)).reason!, /pinned by digest/);
+  assert.match(versionFromImage('127.0.0.1:5001/sample').reason!, /no tag/);
+  assert.match(versionFromImage('sample:latest').reason!, /"latest"/);
+  assert.match(versionFromImage('sample:${TAG}').reason!, /interpolated/);
+  assert.match(versionFromImage('sample:stable').reason!, /"stable" is not a version/);
+  assert.equal(versionFromImage('ghcr.io/o/s:1.2.3@sha256:abc').version, '1.2.3');
+});
+
+test('compose and VERSION files are read from disk', () => {
+  const dir = tempDir();
+  try {
+    const compose = join(dir, 'docker-compose.yml');
+    writeFileSync(compose, '# the stack\nservices:\n  web:\n    image: "127.0.0.1:5001/web:1.4.2"  # pinned\n  db:\n    image: postgres\n');
+    assert.equal(readComposeVersion(compose, 'web').version, '1.4.2');
+    assert.match(readComposeVersion(compose, 'db').reason!, /no tag/);
+    assert.match(readComposeVersion(compose, 'nope').reason!, /no service "nope"/);
+    assert.match(readComposeVersion(join(dir, 'missing.yml'), 'web').reason!, /ENOENT/);
+    writeFileSync(compose, 'services: [\n');
+    assert.match(readComposeVersion(compose, 'web').reason!, /not valid YAML/);
+
+    const app = join(dir, 'core');
+    mkdirSync(app);
+    assert.match(readAppVersion(app).reason!, /no VERSION file/);
+    writeFileSync(join(app, 'VERSION'), '1.0.0\n');
+    assert.equal(readAppVersion(app).version, '1.0.0');
+    assert.equal(versionFromFile('{"full_version": "v2.1.0", "version": "2.1"}').version, '2.1.0');
+    assert.equal(versionFromFile('{"version": "2.1"}').version, '2.1.0');
+    assert.match(versionFromFile('{"name": "x"}').reason!, /neither/);
+    assert.match(versionFromFile('{broken').reason!, /does not parse/);
+    assert.match(versionFromFile('dev build').reason!, /not a version/);
+    assert.match(versionFromFile('  \n').reason!, /empty/);
+  } finally {
+    cleanup(dir);
+  }
+});
+
+test('manifest: keys, alias, defaults, malformed → parse error, too old → "Updater too old"', () => {
+  const m = parseManifest('min_remote_version: 1.4\nmin_free_mb: 800\nhealth_url: http://127.0.0.1:1/health\nfuture_check: true\n', 'o/r v1.2.0');
+  assert.equal(m.minUpdaterVersion, '1.4.0');
+  assert.equal(m.minFreeMB, 800);
+  assert.equal(m.healthUrl, 'http://127.0.0.1:1/health');
+  assert.deepEqual(m.unknownKeys, ['future_check']);
+  assert.equal(parseManifest('', 'x').found, true);
+  assert.throws(() => parseManifest('min_updater_version: [1,\n', 'o/r v1.2.0'), (e: any) => e.code === 'bad_manifest' && /update-manifest\.yaml of o\/r v1\.2\.0 is malformed: line \d+/.test(e.message));
+  assert.throws(() => parseManifest('- a\n- b\n', 'x'), /not a mapping/);
+  assert.throws(() => parseManifest('min_updater_version: soon\n', 'x'), /"soon" is not a version/);
+  assert.throws(() => parseManifest('min_free_mb: lots\n', 'x'), /min_free_mb must be a number/);
+  assert.throws(() => checkUpdaterVersion(parseManifest('min_updater_version: 99.0.0', 'x'), '0.1.0', 'o/r v1.2.0'), (e: any) => e.code === 'updater_too_old' && /^Updater too old: o\/r v1\.2\.0 needs updater 99\.0\.0 or newer, this is 0\.1\.0/.test(e.message));
+  checkUpdaterVersion(parseManifest('min_updater_version: 0.1.0', 'x'), '0.1.0', 'x');
+  checkUpdaterVersion(DEFAULT_MANIFEST, '0.1.0', 'x');
+});
