@@ -194,8 +194,9 @@ export class Engine {
     return run;
   }
 
-  activeRunId(): number | null {
-    return this.journal.activeRun()?.id ?? null;
+  /** The unfinished run, if any (there is at most one). */
+  activeRun(): { id: number; component: string; state: string } | null {
+    return this.journal.activeRun() ?? null;
   }
 
   /**

@@ -1,21 +1,21 @@
 /**
- * Builds the HTTP application (routes, error handler); `server.ts` only listens and handles
- * signals. Tests build this and use `app.inject`, no port opened.
+ * Builds the HTTP application: schemas, the error shape, REST routes, /metrics, /ws, the
+ * OpenAPI description and the dashboard. `server.ts` only listens and handles signals; tests
+ * build this and use `app.inject` / `app.injectWS`.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { Logger } from 'pino';
-import type { Engine } from '../engine/engine.js';
+import swagger from '@fastify/swagger';
+import { Ajv } from 'ajv';
+import type { AppDeps } from './deps.js';
 import { EngineError } from '../engine/engine.js';
-import type { Journal } from '../journal/journal.js';
 import { UPDATER_VERSION } from '../version.js';
+import { apiRoutes, errorBody } from './routes.js';
+import { checkResultSchema, componentSchema, errorSchema, runSchema } from './schemas.js';
+import { createMetrics } from './metrics.js';
+import { registerWebSocket } from './ws.js';
+import { registerDashboard } from './dashboard.js';
 
-export interface AppDeps {
-  engine: Engine;
-  journal: Journal;
-  logger: Logger;
-}
-
-const errorBody = (code: string, message: string) => ({ error: { code, message } });
+export type { AppDeps } from './deps.js';
 
 const STATUS: Record<string, number> = { busy: 409, not_found: 404, bad_request: 400, no_backup: 404, closed: 503 };
 
@@ -27,41 +27,46 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: 64 * 1024,
   });
 
-  app.setErrorHandler((error, _request, reply) => {
+  // Bodies are validated strictly (a number where a string belongs is a 400, not coerced);
+  // query strings and path parameters are text, so there types are coerced.
+  const strict = new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: false });
+  const coercing = new Ajv({ coerceTypes: 'array', useDefaults: true, removeAdditional: false, allErrors: false });
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : coercing).compile(schema));
+
+  for (const schema of [errorSchema, componentSchema, checkResultSchema, runSchema]) app.addSchema(schema);
+
+  app.setErrorHandler((error, request, reply) => {
     if (error instanceof EngineError) return reply.status(STATUS[error.code] ?? 400).send(errorBody(error.code, error.message));
-    const e = error as { validation?: unknown; statusCode?: number; message: string };
+    const e = error as { validation?: unknown; statusCode?: number; code?: string; message: string };
     if (e.validation) return reply.status(400).send(errorBody('bad_request', e.message));
+    if (e.statusCode === 413) return reply.status(413).send(errorBody('too_large', 'the request body is over 64 KiB'));
+    if (e.statusCode === 415) return reply.status(415).send(errorBody('unsupported_media_type', 'send JSON (Content-Type: application/json)'));
     if (e.statusCode && e.statusCode < 500) return reply.status(e.statusCode).send(errorBody('bad_request', e.message));
-    deps.logger.error({ err: error }, 'request failed');
+    request.log.error({ err: error }, 'request failed');
     return reply.status(500).send(errorBody('internal', 'internal error; see the updater log'));
   });
-  app.setNotFoundHandler((request, reply) => reply.status(404).send(errorBody('not_found', `no route ${request.method} ${request.url}`)));
+  app.setNotFoundHandler((request, reply) => reply.status(404).send(errorBody('not_found', `no route ${request.method} ${request.url.split('?')[0]}`)));
 
-  app.get('/healthz', async () => ({ status: 'ok', version: UPDATER_VERSION, recovering: deps.engine.isRecovering }));
-
-  app.get<{ Querystring: { component?: string; limit?: number } }>(
-    '/api/runs',
-    {
-      schema: {
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: { component: { type: 'string', maxLength: 64 }, limit: { type: 'integer', minimum: 1, maximum: 1000 } },
-        },
-      },
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'dune-updater', version: UPDATER_VERSION, description: 'Durable updates of a device\'s containers and apps from GitHub releases.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
-    async (request) => deps.journal.listRuns({ component: request.query.component, limit: request.query.limit ?? 50 }),
-  );
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+  });
 
-  app.get<{ Params: { id: number } }>(
-    '/api/runs/:id',
-    { schema: { params: { type: 'object', properties: { id: { type: 'integer', minimum: 1 } }, required: ['id'] } } },
-    async (request, reply) => {
-      const run = deps.journal.getRun(request.params.id);
-      if (!run) return reply.status(404).send(errorBody('not_found', `no run ${request.params.id}`));
-      return run;
-    },
-  );
+  await apiRoutes(app, deps);
 
+  const metrics = createMetrics(deps);
+  app.addHook('onClose', async () => metrics.stop());
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics', hide: false } }, async (_request, reply) => {
+    reply.header('content-type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+
+  await registerWebSocket(app, deps);
+  await registerDashboard(app);
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

@@ -10,7 +10,7 @@ import { openDatabase } from '../journal/database.js';
 import { Journal } from '../journal/journal.js';
 import { Engine } from '../engine/engine.js';
 import { FaultPoints } from '../engine/faults.js';
-import { createDriverFor, readInstalled } from '../drivers/index.js';
+import { createDrivers, readInstalled } from '../drivers/index.js';
 import { GitHubClient } from '../releases/github.js';
 import { ReleaseDiscovery } from '../releases/discovery.js';
 import { UpdateChecker } from '../releases/checker.js';
@@ -40,12 +40,14 @@ export async function startService(config: Config, source: string, logger: Logge
   const { db, journal, discovery, checker } = openCore(config, logger);
   const faults = new FaultPoints(process.env.UPDATER_FAULT);
   if (faults.armed) logger.warn({ fault: process.env.UPDATER_FAULT }, 'a test fault point is armed: this process will SIGKILL itself when it is reached');
-  const engine = new Engine({ journal, components: config.components, driverFor: createDriverFor(config.components, discovery, logger), logger, faults });
+  const drivers = createDrivers(config, discovery, logger);
+  const engine = new Engine({ journal, components: config.components, driverFor: drivers.driverFor, logger, faults });
   engine.results.subscribe((r) => checker.refreshInstalled(r.component));
-  const app = await buildApp({ engine, journal, logger });
+  const app = await buildApp({ engine, journal, checker, components: config.components, token: config.server.token, logger, running: drivers.running });
 
-  if (!config.server.token && !isLoopback(config.server.host)) {
-    logger.warn({ host: config.server.host }, 'no server.token is set and the server listens beyond loopback: anyone who can reach it can start updates');
+  if (!config.server.token) {
+    if (isLoopback(config.server.host)) logger.info({ host: config.server.host }, 'no server.token is set: the API is open, so it listens on loopback only (set server.token to listen beyond it safely)');
+    else logger.warn({ host: config.server.host }, 'no server.token is set and server.host is not loopback: anyone who can reach this address can start updates');
   }
   const url = await app.listen({ host: config.server.host, port: config.server.port });
   logger.info({ url, config: source, components: config.components.map((c) => c.name) }, `updater listening on ${url}`);

@@ -1,0 +1,108 @@
+/** JSON schemas shared by the routes and the generated OpenAPI description. */
+
+export const errorSchema = {
+  $id: 'Error',
+  type: 'object',
+  required: ['error'],
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      properties: { code: { type: 'string' }, message: { type: 'string' } },
+    },
+  },
+} as const;
+
+const nullableString = { type: ['string', 'null'] } as const;
+
+export const componentSchema = {
+  $id: 'Component',
+  type: 'object',
+  required: ['name', 'kind', 'current_version', 'latest_version', 'update_available', 'last_checked', 'release_notes', 'release_url', 'running', 'active_run'],
+  properties: {
+    name: { type: 'string' },
+    kind: { type: 'string', enum: ['container', 'app'] },
+    current_version: nullableString,
+    latest_version: nullableString,
+    update_available: { type: 'boolean' },
+    last_checked: nullableString,
+    release_notes: nullableString,
+    release_url: nullableString,
+    running: { type: ['boolean', 'null'] },
+    active_run: { type: ['integer', 'null'] },
+    reason: nullableString,
+    stale: { type: 'boolean' },
+  },
+} as const;
+
+export const checkResultSchema = {
+  $id: 'CheckResult',
+  type: 'object',
+  required: ['components'],
+  properties: {
+    components: {
+      type: 'object',
+      additionalProperties: {
+        type: 'object',
+        required: ['current', 'latest', 'update_available', 'release_notes', 'release_url'],
+        properties: {
+          current: nullableString,
+          latest: nullableString,
+          update_available: { type: 'boolean' },
+          release_notes: nullableString,
+          release_url: nullableString,
+          last_checked: nullableString,
+          reason: { type: 'string' },
+          stale: { type: 'boolean' },
+        },
+      },
+    },
+  },
+} as const;
+
+const transitionSchema = {
+  type: 'object',
+  required: ['seq', 'from', 'to', 'event', 'at', 'message'],
+  properties: {
+    seq: { type: 'integer' },
+    from: nullableString,
+    to: { type: 'string' },
+    event: { type: 'string' },
+    at: { type: 'string' },
+    message: { type: 'string' },
+    level: { type: 'string', enum: ['info', 'warn', 'error'] },
+  },
+} as const;
+
+export const runSchema = {
+  $id: 'Run',
+  type: 'object',
+  required: ['run_id', 'component', 'kind', 'from_version', 'to_version', 'dry_run', 'state', 'message', 'created_at', 'updated_at'],
+  properties: {
+    run_id: { type: 'integer' },
+    component: { type: 'string' },
+    kind: { type: 'string' },
+    mode: { type: 'string', enum: ['update', 'restore'] },
+    from_version: nullableString,
+    to_version: nullableString,
+    dry_run: { type: 'boolean' },
+    state: { type: 'string' },
+    result: nullableString,
+    message: nullableString,
+    error: { type: ['object', 'null'], properties: { code: { type: 'string' }, message: { type: 'string' } } },
+    recoveries: { type: 'integer' },
+    created_at: { type: 'string' },
+    updated_at: { type: 'string' },
+    finished_at: nullableString,
+    transitions: { type: 'array', items: transitionSchema },
+  },
+} as const;
+
+export const componentNameParams = {
+  type: 'object',
+  required: ['name'],
+  properties: { name: { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' } },
+} as const;
+
+export const ref = (id: string) => ({ $ref: `${id}#` });
+export const errorResponses = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, ref('Error')]));

@@ -1,0 +1,52 @@
+/** What REST and WebSocket show of components: one shape, computed in one place. */
+import type { Engine } from '../engine/engine.js';
+import type { UpdateChecker } from '../releases/checker.js';
+import type { ComponentConfig } from '../config/index.js';
+
+export interface ComponentView {
+  name: string;
+  kind: string;
+  current_version: string | null;
+  latest_version: string | null;
+  update_available: boolean;
+  last_checked: string | null;
+  release_notes: string | null;
+  release_url: string | null;
+  /** Whether the service runs now; null when it cannot be told (no probe for this kind yet). */
+  running: boolean | null;
+  /** The id of this component's unfinished run, if any. */
+  active_run: number | null;
+  reason: string | null;
+  stale: boolean;
+}
+
+export type RunningProbe = (component: ComponentConfig) => Promise<boolean | null>;
+
+export async function componentViews(components: ComponentConfig[], checker: UpdateChecker, engine: Engine, running?: RunningProbe): Promise<ComponentView[]> {
+  const active = engine.activeRun();
+  return Promise.all(
+    components.map(async (c) => {
+      const s = checker.statusOf(c);
+      let isRunning: boolean | null = null;
+      try {
+        isRunning = running ? await running(c) : null;
+      } catch {
+        isRunning = null;
+      }
+      return {
+        name: c.name,
+        kind: c.kind,
+        current_version: s.current_version,
+        latest_version: s.latest_version,
+        update_available: s.update_available,
+        last_checked: s.last_checked,
+        release_notes: s.release_notes,
+        release_url: s.release_url,
+        running: isRunning,
+        active_run: active && active.component === c.name ? active.id : null,
+        reason: s.reason,
+        stale: s.stale,
+      };
+    }),
+  );
+}
