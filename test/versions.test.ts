@@ -75,7 +75,7 @@ test('container version from the image tag; digest, latest, no tag and ${VAR} ar
   assert.match(versionFromImage('sample:latest').reason!, /"latest"/);
   assert.match(versionFromImage('sample:${TAG}').reason!, /interpolated/);
   assert.match(versionFromImage('sample:stable').reason!, /"stable" is not a version/);
-  assert.equal(versionFromImage('ghcr.io/o/s:1.2.3@sha256:abc').version, '1.2.3');
+  assert.match(versionFromImage('ghcr.io/o/s:1.2.3@sha256:abc').reason!, /pinned by digest/);
 });
 
 test('compose and VERSION files are read from disk', () => {
@@ -107,10 +107,10 @@ test('compose and VERSION files are read from disk', () => {
 });
 
 test('manifest: keys, alias, defaults, malformed → parse error, too old → "Updater too old"', () => {
-  const m = parseManifest('min_remote_version: 1.4\nmin_free_mb: 800\nhealth_url: http://127.0.0.1:1/health\nfuture_check: true\n', 'o/r v1.2.0');
+  const m = parseManifest('min_remote_version: 1.4\nmin_free_mb: 800\nrequires_running: true\nfuture_check: true\n', 'o/r v1.2.0');
   assert.equal(m.minUpdaterVersion, '1.4.0');
   assert.equal(m.minFreeMB, 800);
-  assert.equal(m.healthUrl, 'http://127.0.0.1:1/health');
+  assert.equal(m.requiresRunning, true);
   assert.deepEqual(m.unknownKeys, ['future_check']);
   assert.equal(parseManifest('', 'x').found, true);
   assert.throws(() => parseManifest('min_updater_version: [1,\n', 'o/r v1.2.0'), (e: any) => e.code === 'bad_manifest' && /update-manifest\.yaml of o\/r v1\.2\.0 is malformed: line \d+/.test(e.message));

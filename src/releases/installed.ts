@@ -45,7 +45,7 @@ export function versionFromImage(image: unknown): Installed {
   if (typeof image !== 'string' || !image.trim()) return unknown('the service has no image');
   if (image.includes('$')) return unknown(`the image "${image}" is interpolated from a variable; its tag cannot be rewritten safely`, image);
   const ref = parseImageRef(image);
-  if (ref.digest && !ref.tag) return unknown(`the image is pinned by digest (${ref.digest.slice(0, 19)}…), not by a version tag`, image);
+  if (ref.digest) return unknown(`the image is pinned by digest (${ref.digest.slice(0, 19)}…); it cannot be updated by tag`, image);
   if (!ref.tag) return unknown(`the image "${image}" has no tag (it runs "latest"), so its version is unknown`, image);
   if (ref.tag === 'latest') return unknown('the image tag is "latest", so the installed version is unknown', ref.tag);
   const version = parseVersion(ref.tag);

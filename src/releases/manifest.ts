@@ -6,8 +6,6 @@
  * Keys (snake_case, as the seed's):
  *   min_updater_version: "1.4.0"      # alias min_remote_version (the seed's name)
  *   min_free_mb: 800                  # raises the component's minFreeMB for this release
- *   health_url: http://127.0.0.1:8081/health
- *   health_timeout_seconds: 90
  *   requires_running: true            # the service must be running before the update
  * Unknown keys are ignored (a newer manifest may name checks this updater does not know).
  */
@@ -21,8 +19,6 @@ export interface Manifest {
   found: boolean;
   minUpdaterVersion: string | null;
   minFreeMB: number | null;
-  healthUrl: string | null;
-  healthTimeoutSeconds: number | null;
   requiresRunning: boolean | null;
   unknownKeys: string[];
 }
@@ -31,13 +27,11 @@ export const DEFAULT_MANIFEST: Manifest = {
   found: false,
   minUpdaterVersion: null,
   minFreeMB: null,
-  healthUrl: null,
-  healthTimeoutSeconds: null,
   requiresRunning: null,
   unknownKeys: [],
 };
 
-const KNOWN = new Set(['min_updater_version', 'min_remote_version', 'min_free_mb', 'health_url', 'health_timeout_seconds', 'requires_running']);
+const KNOWN = new Set(['min_updater_version', 'min_remote_version', 'min_free_mb', 'requires_running']);
 
 export function parseManifest(text: string, where: string): Manifest {
   const bad = (why: string) => new UpdateError('bad_manifest', `${MANIFEST_FILE} of ${where} is malformed: ${why}`);
@@ -65,10 +59,6 @@ export function parseManifest(text: string, where: string): Manifest {
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw bad(`${key} must be a number >= 0, got ${JSON.stringify(v)}`);
     return v;
   };
-  const healthUrl = m.health_url;
-  if (healthUrl !== undefined && healthUrl !== null && (typeof healthUrl !== 'string' || !/^https?:\/\//.test(healthUrl))) {
-    throw bad(`health_url must be an http(s) URL, got ${JSON.stringify(healthUrl)}`);
-  }
   const requiresRunning = m.requires_running;
   if (requiresRunning !== undefined && requiresRunning !== null && typeof requiresRunning !== 'boolean') {
     throw bad(`requires_running must be true or false, got ${JSON.stringify(requiresRunning)}`);
@@ -77,8 +67,6 @@ export function parseManifest(text: string, where: string): Manifest {
     found: true,
     minUpdaterVersion,
     minFreeMB: num('min_free_mb'),
-    healthUrl: (healthUrl as string | undefined) ?? null,
-    healthTimeoutSeconds: num('health_timeout_seconds'),
     requiresRunning: (requiresRunning as boolean | undefined) ?? null,
     unknownKeys: Object.keys(m).filter((k) => !KNOWN.has(k)),
   };

@@ -1,0 +1,155 @@
+/**
+ * The Docker engine, through dockerode (DOCKER_HOST is honoured): ask the registry whether a tag
+ * exists without pulling, pull with layer progress, inspect containers and images, re-tag.
+ */
+import Docker from 'dockerode';
+import { UpdateError } from '../../engine/driver.js';
+
+export interface PullProgress {
+  layersDone: number;
+  layersTotal: number;
+  bytes: number;
+  total: number;
+}
+
+export interface ContainerState {
+  id: string;
+  name: string;
+  imageId: string;
+  running: boolean;
+  restarting: boolean;
+  exitCode: number;
+  error: string;
+  restartCount: number;
+  /** `starting`, `healthy`, `unhealthy`, or null without a HEALTHCHECK. */
+  health: string | null;
+  startedAt: string;
+}
+
+const statusOf = (error: unknown) => (error as { statusCode?: number }).statusCode;
+const messageOf = (error: unknown) => {
+  const e = error as { json?: { message?: string }; message?: string };
+  return e.json?.message ?? e.message ?? String(error);
+};
+
+export class DockerEngine {
+  readonly docker: Docker;
+
+  constructor(docker = new Docker()) {
+    this.docker = docker;
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.docker.ping();
+    } catch (error) {
+      throw new UpdateError('docker_unreachable', `the Docker engine does not answer (${messageOf(error)})`);
+    }
+  }
+
+  /** Whether the registry has `ref` (asked through the engine, no pull). */
+  async tagExists(ref: string, signal?: AbortSignal): Promise<boolean> {
+    try {
+      await this.docker.getImage(ref).distribution({ abortSignal: signal } as never);
+      return true;
+    } catch (error) {
+      const status = statusOf(error);
+      const message = messageOf(error);
+      if (status === 404 || /manifest unknown|not found/i.test(message)) return false;
+      throw new UpdateError('registry_unreachable', `cannot ask the registry about ${ref}: ${message}`);
+    }
+  }
+
+  /** Pulls `ref`, reporting layer progress; resolves with the local image id. */
+  async pull(ref: string, onProgress: (p: PullProgress) => void, signal?: AbortSignal): Promise<string> {
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = (await this.docker.pull(ref, { abortSignal: signal } as never)) as NodeJS.ReadableStream;
+    } catch (error) {
+      throw new UpdateError(statusOf(error) === 404 ? 'image_missing' : 'pull_failed', `pulling ${ref} failed: ${messageOf(error)}`);
+    }
+    const layers = new Map<string, { current: number; total: number; done: boolean }>();
+    await new Promise<void>((resolve, reject) => {
+      this.docker.modem.followProgress(
+        stream,
+        (error: Error | null, output: Array<{ error?: string }>) => {
+          const failed = error ?? (output.find((o) => o.error) ? new Error(output.find((o) => o.error)!.error) : null);
+          if (failed) reject(new UpdateError('pull_failed', `pulling ${ref} failed: ${messageOf(failed)}`));
+          else resolve();
+        },
+        (event: { id?: string; status?: string; progressDetail?: { current?: number; total?: number } }) => {
+          if (!event.id || !event.status) return;
+          const layer = layers.get(event.id) ?? { current: 0, total: 0, done: false };
+          if (event.progressDetail?.total) layer.total = event.progressDetail.total;
+          if (event.progressDetail?.current) layer.current = event.progressDetail.current;
+          if (/complete|already exists/i.test(event.status)) layer.done = true;
+          layers.set(event.id, layer);
+          const all = [...layers.values()];
+          onProgress({
+            layersDone: all.filter((l) => l.done).length,
+            layersTotal: all.length,
+            bytes: all.reduce((s, l) => s + (l.done ? l.total : l.current), 0),
+            total: all.reduce((s, l) => s + l.total, 0),
+          });
+        },
+      );
+    });
+    return this.imageId(ref);
+  }
+
+  async imageId(ref: string): Promise<string> {
+    try {
+      return (await this.docker.getImage(ref).inspect()).Id;
+    } catch (error) {
+      throw new UpdateError('image_missing', `the image ${ref} is not on this machine (${messageOf(error)})`);
+    }
+  }
+
+  async hasImage(idOrRef: string): Promise<boolean> {
+    try {
+      await this.docker.getImage(idOrRef).inspect();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Points `repository:tag` at the image `imageId` (so a recreate uses exactly those bytes). */
+  async tag(imageId: string, repository: string, tag: string): Promise<void> {
+    try {
+      await this.docker.getImage(imageId).tag({ repo: repository, tag });
+    } catch (error) {
+      throw new UpdateError('tag_failed', `cannot tag image ${imageId.slice(0, 19)} as ${repository}:${tag}: ${messageOf(error)}`);
+    }
+  }
+
+  async container(id: string): Promise<ContainerState | null> {
+    try {
+      const c = await this.docker.getContainer(id).inspect();
+      return {
+        id: c.Id,
+        name: c.Name.replace(/^\//, ''),
+        imageId: c.Image,
+        running: c.State.Running,
+        restarting: c.State.Restarting,
+        exitCode: c.State.ExitCode,
+        error: c.State.Error,
+        restartCount: c.RestartCount,
+        health: (c.State as { Health?: { Status?: string } }).Health?.Status ?? null,
+        startedAt: c.State.StartedAt,
+      };
+    } catch (error) {
+      if (statusOf(error) === 404) return null;
+      throw new UpdateError('docker_unreachable', `cannot inspect container ${id.slice(0, 12)}: ${messageOf(error)}`);
+    }
+  }
+
+  /** Where the engine keeps images, for the free-disk check (null when it does not say). */
+  async dataRoot(): Promise<string | null> {
+    try {
+      return ((await this.docker.info()) as { DockerRootDir?: string }).DockerRootDir ?? null;
+    } catch {
+      return null;
+    }
+  }
+}
