@@ -5,69 +5,18 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort, run, testbed } from './support/testbed.js';
 
-const NOT_RUNNING = 'test bed not running: run test/env/up.sh';
-
-interface Bed { dockerHost: string; registry: string; systemd: string; env: NodeJS.ProcessEnv }
-
-/** The bed's variables: from the environment when env.sh was sourced, else from $TESTBED_DIR/env.sh. */
-function bedVars(): Record<string, string> {
-  const vars: Record<string, string> = {};
-  const file = join(process.env.TESTBED_DIR ?? '/tmp/updater-testbed', 'env.sh');
-  if (existsSync(file)) {
-    for (const m of readFileSync(file, 'utf8').matchAll(/^export (\w+)=(.*)$/gm)) vars[m[1]!] = m[2]!;
-  }
-  for (const k of ['DOCKER_HOST', 'TESTBED_REGISTRY', 'TESTBED_SYSTEMD_CONTAINER']) {
-    if (process.env.TESTBED_REGISTRY && process.env[k]) vars[k] = process.env[k]!;
-  }
-  return vars;
-}
-
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeout = 60_000) {
-  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(cmd, args, { env, timeout }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-    });
-  });
-}
-
-async function probe(): Promise<Bed | string> {
-  const v = bedVars();
-  if (!v.DOCKER_HOST || !v.TESTBED_REGISTRY || !v.TESTBED_SYSTEMD_CONTAINER) return `${NOT_RUNNING} (no env.sh)`;
-  const env = { ...process.env, DOCKER_HOST: v.DOCKER_HOST };
-  const info = await run('docker', ['info', '--format', '{{.ServerVersion}}'], env, 10_000);
-  if (info.code !== 0) return `${NOT_RUNNING} (docker info at ${v.DOCKER_HOST}: ${info.stderr.trim()})`;
-  return { dockerHost: v.DOCKER_HOST, registry: v.TESTBED_REGISTRY, systemd: v.TESTBED_SYSTEMD_CONTAINER, env };
-}
-
-const found = await probe();
-const bed = typeof found === 'string' ? undefined : found;
-const skip = bed || process.env.CI === 'true' ? false : (found as string);
-function need(): Bed {
-  if (!bed) assert.fail(found as string);
-  return bed;
-}
+const { skip, need } = await testbed();
 
 /** `docker compose` when the plugin exists, else the v1 `docker-compose`. */
 async function composeCommand(env: NodeJS.ProcessEnv): Promise<string[]> {
   if ((await run('docker', ['compose', 'version'], env)).code === 0) return ['docker', 'compose'];
   if ((await run('docker-compose', ['version'], env)).code === 0) return ['docker-compose'];
   assert.fail('neither `docker compose` nor `docker-compose` is available: run test/env/install.sh');
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    }).on('error', reject);
-  });
 }
 
 test('the private docker engine answers through DOCKER_HOST', { skip }, async () => {
