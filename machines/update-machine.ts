@@ -49,6 +49,8 @@ export interface RunError {
   message: string;
   /** The phase whose work failed. */
   phase: WorkPhase | 'recovery';
+  /** The driver vouches that the failed work changed nothing (e.g. a download failed before any swap). */
+  nothingChanged?: boolean;
 }
 
 /** Where the backup of this run is, as the driver described it. */
@@ -133,7 +135,8 @@ export function toRunError(error: unknown, phase: RunError['phase']): RunError {
     const e = error as { code?: unknown; message?: unknown };
     const code = typeof e.code === 'string' && /^[a-z_]+$/.test(e.code) ? e.code : 'failed';
     const message = typeof e.message === 'string' && e.message ? e.message : String(error);
-    return { code, message, phase };
+    const nothingChanged = (error as { nothingChanged?: unknown }).nothingChanged === true;
+    return nothingChanged ? { code, message, phase, nothingChanged } : { code, message, phase };
   }
   return { code: 'failed', message: String(error), phase };
 }
@@ -304,10 +307,18 @@ export const updateMachine = setup({
         src: 'apply',
         input: phaseInput('apply'),
         onDone: { target: 'verify' },
-        onError: {
-          target: 'rollback',
-          actions: assign({ failure: ({ event }) => toRunError(event.error, 'apply') }),
-        },
+        onError: [
+          {
+            // Failed before any effect (download, checksum, extraction, pull): nothing to undo.
+            guard: ({ event }) => (event.error as { nothingChanged?: unknown } | undefined)?.nothingChanged === true,
+            target: 'aborted',
+            actions: assign({ failure: ({ event }) => toRunError(event.error, 'apply') }),
+          },
+          {
+            target: 'rollback',
+            actions: assign({ failure: ({ event }) => toRunError(event.error, 'apply') }),
+          },
+        ],
       },
       after: { deadline: { target: 'rollback', actions: { type: 'timedOut', params: { phase: 'apply' } } } },
     },

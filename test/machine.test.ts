@@ -5,7 +5,7 @@ import { createActor, fromPromise, waitFor } from 'xstate';
 import { newRunContext, updateMachine, type Phase, type PhaseInput, type WorkPhase } from '../machines/update-machine.js';
 import { describe } from '../machines/messages.js';
 
-type Behaviour = Partial<Record<WorkPhase, 'ok' | 'fail' | 'hang' | 'upToDate'>>;
+type Behaviour = Partial<Record<WorkPhase, 'ok' | 'fail' | 'hang' | 'upToDate' | 'failUntouched'>>;
 
 async function drive(behaviour: Behaviour, init: Partial<Parameters<typeof newRunContext>[0]> & { resumedFrom?: Phase; recoveries?: number } = {}) {
   const path: string[] = [];
@@ -15,6 +15,7 @@ async function drive(behaviour: Behaviour, init: Partial<Parameters<typeof newRu
       ran.push(phase);
       const b = behaviour[phase] ?? 'ok';
       if (b === 'fail') throw Object.assign(new Error(`${phase} broke`), { code: `${phase}_failed` });
+      if (b === 'failUntouched') throw Object.assign(new Error(`${phase} broke before any effect`), { code: 'bad_release', nothingChanged: true });
       if (b === 'hang') await new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted'))));
       if (phase === 'discover') return { fromVersion: '1.0.0', toVersion: '1.1.0', upToDate: b === 'upToDate' };
       if (phase === 'backup') return { backup: { path: '/b/x.yml' } };
@@ -67,6 +68,14 @@ test('each working state has a deadline: hanging work times out to the right pla
     const err = phase === 'rollback' ? r.context.rollbackError : r.context.failure;
     assert.equal(err?.code, 'timeout', phase);
   }
+});
+
+test('an apply failure that changed nothing (download, checksum, pull) aborts instead of rolling back', async () => {
+  const r = await drive({ apply: 'failUntouched' });
+  assert.deepEqual(r.path.slice(-2), ['apply', 'aborted']);
+  assert.equal(r.context.failure?.nothingChanged, true);
+  assert.ok(!r.ran.includes('rollback'));
+  assert.match(describe('aborted', r.context, 'apply.failed').message, /aborted during apply, nothing was changed: apply broke before any effect/);
 });
 
 test('restore mode goes straight to rollback', async () => {

@@ -44,10 +44,19 @@ export interface Driver {
   finalize?(run: UpdateContext, outcome: Outcome, log: Logger): Promise<void>;
   /** For a manual rollback: the newest backup to restore, or null when there is none. */
   planRestore?(component: string, log: Logger): Promise<RestorePlan | null>;
+  /**
+   * On boot, after recovery: remove temp files of runs that are settled (ended, and not
+   * rollback_failed, whose leftovers a person may need). Covers a crash between a run's end
+   * and its `finalize`.
+   */
+  sweep?(settled: (runId: number) => boolean, log: Logger): Promise<void>;
 }
 
 /** A failure with a code the API shares (`bad_release`, `health_failed`, ...) and a sentence for people. */
 export class UpdateError extends Error {
+  /** Set when the failed work changed nothing, so an apply failure aborts instead of rolling back. */
+  nothingChanged = false;
+
   constructor(
     readonly code: string,
     message: string,
@@ -55,5 +64,16 @@ export class UpdateError extends Error {
   ) {
     super(message, options);
     this.name = 'UpdateError';
+  }
+}
+
+/** Runs `work` (which must not change the running system); any failure is marked "nothing changed". */
+export async function withoutEffects<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    const e = error instanceof UpdateError ? error : new UpdateError('failed', (error as Error).message ?? String(error), { cause: error });
+    e.nothingChanged = true;
+    throw e;
   }
 }

@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { BackupRef, UpdateContext } from '../../../machines/update-machine.js';
 import type { ContainerComponent } from '../../config/index.js';
-import { UpdateError, type Outcome, type RestorePlan, type StepContext } from '../../engine/driver.js';
+import { UpdateError, withoutEffects, type Outcome, type RestorePlan, type StepContext } from '../../engine/driver.js';
 import type { Installed } from '../../releases/installed.js';
 import { readComposeVersion } from '../../releases/installed.js';
 import type { Manifest } from '../../releases/manifest.js';
@@ -36,7 +36,7 @@ interface ContainerBackup {
 export interface ContainerSettings {
   backupDir: string;
   backupRetention: number;
-  /** Consecutive healthy polls (100 ms apart) before verify passes. */
+  /** Consecutive healthy polls (50 ms apart) before verify passes. */
   settlePolls?: number;
 }
 
@@ -56,12 +56,19 @@ export class ContainerDriver implements KindDriver {
   /** Whether the service's container runs (null when Docker cannot be asked). */
   async running(): Promise<boolean | null> {
     try {
-      const id = await (await ComposeCli.create(this.c.composeFile)).containerId(this.c.service);
+      const id = await this.containerId();
       const state = id ? await this.docker.container(id) : null;
       return state ? state.running && !state.restarting : false;
     } catch {
       return null;
     }
+  }
+
+  /** The service's container: by compose labels through the Engine API, else by asking compose. */
+  private async containerId(signal?: AbortSignal): Promise<string | null> {
+    const byLabel = await this.docker.serviceContainer(dirname(this.c.composeFile), this.c.service);
+    if (byLabel) return byLabel;
+    return (await ComposeCli.create(this.c.composeFile)).containerId(this.c.service, signal);
   }
 
   /** The image tag for the target version: the style of the current tag first (`v` or not). */
@@ -79,7 +86,7 @@ export class ContainerDriver implements KindDriver {
 
   async validate(run: UpdateContext, ctx: StepContext, manifest: Manifest): Promise<void> {
     ComposeFile.read(this.c.composeFile).image(this.c.service); // parses, has the service, tag rewritable
-    const compose = await ComposeCli.create(this.c.composeFile);
+    await ComposeCli.create(this.c.composeFile); // the compose tool is installed
     await this.docker.ping();
     await this.targetRef(run, ctx.signal);
     const needMB = Math.max(this.c.minFreeMB ?? 0, manifest.minFreeMB ?? 0);
@@ -89,7 +96,7 @@ export class ContainerDriver implements KindDriver {
     requireWritable(dirname(this.c.composeFile), 'the compose file\'s directory');
     requireWritable(this.settings.backupDir, 'the backup directory');
     if (manifest.requiresRunning) {
-      const id = await compose.containerId(this.c.service, ctx.signal);
+      const id = await this.containerId(ctx.signal);
       const state = id ? await this.docker.container(id) : null;
       if (!state?.running) throw new UpdateError('service_not_running', `the release requires ${this.c.service} to be running before the update, and it is not`);
     }
@@ -98,10 +105,9 @@ export class ContainerDriver implements KindDriver {
   async backup(run: UpdateContext, ctx: StepContext): Promise<BackupRef> {
     // Idempotent: a copy written by an interrupted attempt of this run is discarded first.
     if (ctx.resumed) this.discardOwnBackups(ctx);
-    const compose = await ComposeCli.create(this.c.composeFile);
     const text = readFileSync(this.c.composeFile, 'utf8');
     const { ref, tag } = ComposeFile.parse(this.c.composeFile, text).image(this.c.service);
-    const id = await compose.containerId(this.c.service, ctx.signal);
+    const id = await this.containerId(ctx.signal);
     const state = id ? await this.docker.container(id) : null;
     const imageId = state?.imageId ?? ((await this.docker.hasImage(`${ref.repository}:${tag}`)) ? await this.docker.imageId(`${ref.repository}:${tag}`) : null);
     const path = newBackupPath(this.settings.backupDir, this.c.name, 'yml');
@@ -125,26 +131,29 @@ export class ContainerDriver implements KindDriver {
 
   async apply(run: UpdateContext, ctx: StepContext): Promise<void> {
     const backup = this.backupOf(run);
-    const file = ComposeFile.read(this.c.composeFile);
-    // The compose file must be what was backed up: a hand edit since validate is not overwritten.
-    if (file.text !== readFileSync(backup.path, 'utf8')) {
-      throw new UpdateError('compose_changed', `${this.c.composeFile} was changed since it was backed up; not touching it (the update is rolled back, the file is left as it is now)`);
-    }
-    const target = await this.targetRef(run, ctx.signal);
-
-    ctx.step(STEP.pull, { ref: target.ref });
-    let last = 0;
-    await this.docker.pull(
-      target.ref,
-      (p) => {
-        const now = Date.now();
-        if (now - last < 250 && p.layersDone < p.layersTotal) return;
-        last = now;
-        const percent = p.total > 0 ? Math.min(100, Math.round((p.bytes / p.total) * 100)) : undefined;
-        ctx.progress(`Pulling ${target.ref}: ${p.layersDone}/${p.layersTotal} layers`, { percent, bytes: p.bytes, total: p.total });
-      },
-      ctx.signal,
-    );
+    // Until the compose file is written nothing on the device has changed: a failure aborts.
+    const { file, target } = await withoutEffects(async () => {
+      const file = ComposeFile.read(this.c.composeFile);
+      // The compose file must be what was backed up: a hand edit since validate is never overwritten.
+      if (file.text !== readFileSync(backup.path, 'utf8')) {
+        throw new UpdateError('compose_changed', `${this.c.composeFile} was changed by someone else since it was backed up; it was left as it is`);
+      }
+      const target = await this.targetRef(run, ctx.signal);
+      ctx.step(STEP.pull, { ref: target.ref });
+      let last = 0;
+      await this.docker.pull(
+        target.ref,
+        (p) => {
+          const now = Date.now();
+          if (now - last < 250 && p.layersDone < p.layersTotal) return;
+          last = now;
+          const percent = p.total > 0 ? Math.min(100, Math.round((p.bytes / p.total) * 100)) : undefined;
+          ctx.progress(`Pulling ${target.ref}: ${p.layersDone}/${p.layersTotal} layers`, { percent, bytes: p.bytes, total: p.total });
+        },
+        ctx.signal,
+      );
+      return { file, target };
+    });
 
     ctx.step(STEP.write, { tag: target.tag });
     file.writeTag(this.c.service, target.tag);
@@ -167,12 +176,11 @@ export class ContainerDriver implements KindDriver {
 
   /** Running (not restarting) on the expected image, Docker health healthy when it has one, health URL 200 with the version. */
   private async waitHealthy(ctx: StepContext, version: string | null, imageId: string | null): Promise<void> {
-    const compose = await ComposeCli.create(this.c.composeFile);
     const timeoutMs = (this.c.health?.timeoutSeconds ?? 60) * 1000;
     let containerId: string | null = null;
     const checks: Array<() => Promise<string | null>> = [
       async () => {
-        containerId ??= await compose.containerId(this.c.service, ctx.signal);
+        containerId ??= await this.containerId(ctx.signal);
         if (!containerId) return `${this.c.service} has no container`;
         const s = await this.docker.container(containerId);
         if (!s) {
@@ -191,7 +199,8 @@ export class ContainerDriver implements KindDriver {
       const url = this.c.health.url;
       checks.push(() => probeHealthUrl({ url, expectVersion: version }, ctx.signal));
     }
-    await waitUntilHealthy({ deadline: Date.now() + timeoutMs, pollMs: 100, signal: ctx.signal, checks, passesNeeded: this.settings.settlePolls ?? 3 });
+    // Polled every 50 ms; two passes in a row (so a container that dies right after starting is caught).
+    await waitUntilHealthy({ deadline: Date.now() + timeoutMs, pollMs: 50, signal: ctx.signal, checks, passesNeeded: this.settings.settlePolls ?? 2 });
   }
 
   async rollback(run: UpdateContext, ctx: StepContext): Promise<void> {
