@@ -20,6 +20,7 @@ export interface KindDriver {
   rollback(run: UpdateContext, ctx: StepContext): Promise<void>;
   finalize?(run: UpdateContext, outcome: Outcome, log: Logger): Promise<void>;
   planRestore?(log: Logger): Promise<RestorePlan | null>;
+  sweep?(settled: (runId: number) => boolean, log: Logger): Promise<void>;
 }
 
 export function releaseOf(run: UpdateContext): ReleaseFacts {
@@ -60,6 +61,9 @@ export class ComponentDriver implements Driver {
   }
   async finalize(run: UpdateContext, outcome: Outcome, log: Logger) {
     await this.kind.finalize?.(run, outcome, log);
+  }
+  async sweep(settled: (runId: number) => boolean, log: Logger) {
+    await this.kind.sweep?.(settled, log);
   }
   async planRestore(_component: string, log: Logger) {
     return this.kind.planRestore ? this.kind.planRestore(log) : null;

@@ -210,9 +210,25 @@ export class Engine {
       for (const row of this.journal.unfinishedRuns()) {
         ended.push(await this.recoverRun(row));
       }
+      await this.sweep();
       return ended;
     } finally {
       this.recovering = false;
+    }
+  }
+
+  /** Lets every driver remove the temp files of settled runs (a crash may have skipped `finalize`). */
+  private async sweep(): Promise<void> {
+    const settled = (runId: number) => {
+      const row = this.journal.getRunRow(runId);
+      return row !== undefined && row.result !== null && row.result !== 'rollback_failed';
+    };
+    for (const component of this.components.values()) {
+      try {
+        await this.options.driverFor(component).sweep?.(settled, this.log.child({ component: component.name }));
+      } catch (error) {
+        this.log.warn({ err: error, component: component.name }, `clean-up of old temp files failed: ${(error as Error).message}`);
+      }
     }
   }
 
