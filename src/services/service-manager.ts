@@ -1,0 +1,48 @@
+/**
+ * The seam between the updater and whatever runs an installed app: systemd (through a
+ * configurable `systemctl` argument list, e.g. `docker exec C systemctl` in tests) or three
+ * shell commands. Failures are `UpdateError`s carrying the manager's own words.
+ */
+import type { CommandServiceManager, SystemdServiceManager } from '../config/schema.js';
+import { CommandManager } from './command-manager.js';
+import { SystemdManager } from './systemd.js';
+
+export interface ServiceStatus {
+  active: boolean;
+  /** As the manager says: 'active' | 'inactive' | 'failed' | 'activating' | 'deactivating' | 'reloading' | 'unknown' … */
+  state: string;
+  /** Why, when not active (systemd: `Result=exit-code, ExecMainStatus=3`); null when active. Never repeats `state`. */
+  detail: string | null;
+}
+
+export interface ServiceManager {
+  /** "systemd unit dunebugger.service" / "command service (status: …)". */
+  readonly description: string;
+  /** Known to its manager (systemd: LoadState=loaded; command: the status command can be run, i.e. not exit 126/127). */
+  exists(signal?: AbortSignal): Promise<boolean>;
+  status(signal?: AbortSignal): Promise<ServiceStatus>;
+  /** Throws UpdateError('service_start_failed', …). Does not wait for the service to stay up: check `status` after. */
+  start(signal?: AbortSignal): Promise<void>;
+  /** Idempotent: stopping a stopped (or unknown) service is fine. Throws UpdateError('service_stop_failed', …). */
+  stop(signal?: AbortSignal): Promise<void>;
+}
+
+export interface ServiceManagerOptions {
+  /** Bound of start and stop, default 60 000 ms. */
+  timeoutMs?: number;
+  /** Bound of status/exists queries, default 15 000 ms. */
+  queryTimeoutMs?: number;
+}
+
+export function createServiceManager(config: SystemdServiceManager | CommandServiceManager, options: ServiceManagerOptions = {}): ServiceManager {
+  switch (config.manager) {
+    case 'systemd':
+      return new SystemdManager(config, options);
+    case 'command':
+      return new CommandManager(config, options);
+    default: {
+      const never: never = config;
+      throw new Error(`unknown service manager ${JSON.stringify((never as { manager?: unknown }).manager)}`);
+    }
+  }
+}
