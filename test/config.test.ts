@@ -126,6 +126,8 @@ describe('loadConfig: sources and defaults', () => {
       service: { manager: 'systemd', unit: 'dunebugger', systemctl: ['systemctl'] },
       health: { url: 'http://127.0.0.1:8080/health', timeoutSeconds: 60 },
       minFreeMB: 1000,
+      settleSeconds: 2,
+      maxDownloadMB: 1024,
     } satisfies AppComponent);
   });
 
@@ -450,6 +452,8 @@ otherKey = ignored
         asset: 'dunebugger-{version}.tar.gz',
         service: { manager: 'systemd', unit: 'dunebugger', systemctl: ['systemctl'] },
         minFreeMB: 1000,
+        settleSeconds: 2,
+        maxDownloadMB: 1024,
       },
       {
         name: 'scheduler',

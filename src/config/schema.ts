@@ -97,7 +97,23 @@ export const appComponentSchema = z
     minFreeMB: z.number().min(0, { error: 'expected a number >= 0' }).default(1000),
     venv: nonEmpty('a path')
       .optional()
-      .meta({ description: 'Python virtualenv used to install `requirements.txt`; none => the system pip.' }),
+      .meta({ description: 'Python virtualenv used to install `requirements.txt` (keep it outside installPath: the tree is replaced); none => the system pip3.' }),
+    pipInstall: z
+      .array(nonEmpty('an argument'))
+      .min(1, { error: 'expected at least the pip program' })
+      .optional()
+      .meta({ description: 'The command that installs requirements, as an argument list; `-r <file>` is appended. Default `[<venv>/bin/pip, install]`, or `[pip3, install]` without a venv.' }),
+    settleSeconds: z
+      .number()
+      .min(0, { error: 'expected a number >= 0' })
+      .max(600, { error: 'expected at most 600' })
+      .default(2)
+      .meta({ description: 'How long the service must stay active after the update before it counts as running.' }),
+    maxDownloadMB: z
+      .number()
+      .positive({ error: 'expected a number > 0' })
+      .default(1024)
+      .meta({ description: 'Largest release asset the updater will download.' }),
   })
   .meta({ description: 'A directory installed from a release tarball and run by a service manager.' });
 
@@ -208,6 +224,10 @@ export interface AppComponent {
   minFreeMB: number;
   /** Absolute, when set. */
   venv?: string;
+  /** The install command as an argument list; `-r <file>` is appended. */
+  pipInstall?: string[];
+  settleSeconds: number;
+  maxDownloadMB: number;
 }
 
 export type ComponentConfig = ContainerComponent | AppComponent;

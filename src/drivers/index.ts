@@ -1,8 +1,4 @@
-/**
- * Builds the driver of each configured component: shared release discovery plus the work of
- * its kind. App work comes with its own issue; until then an app's run stops in validate,
- * saying so, with nothing changed.
- */
+/** Builds the driver of each configured component: shared release discovery plus the work of its kind. */
 import type { Logger } from 'pino';
 import { UpdateError, type Driver } from '../engine/driver.js';
 import type { ComponentConfig, Config } from '../config/index.js';
@@ -11,34 +7,10 @@ import { readAppVersion, readComposeVersion, type Installed } from '../releases/
 import { ComponentDriver, type KindDriver } from './component-driver.js';
 import { ContainerDriver } from './container/container-driver.js';
 import { DockerEngine } from './container/engine-api.js';
+import { AppDriver } from './app/app-driver.js';
 
 export function readInstalled(component: ComponentConfig): Installed {
   return component.kind === 'container' ? readComposeVersion(component.composeFile, component.service) : readAppVersion(component.installPath);
-}
-
-class NotYetSupported implements KindDriver {
-  constructor(private readonly component: ComponentConfig) {}
-  installed(): Installed {
-    return readInstalled(this.component);
-  }
-  private fail(): never {
-    throw new UpdateError('unsupported', `updating ${this.component.kind} components is not available in this build yet`);
-  }
-  async validate(): Promise<never> {
-    this.fail();
-  }
-  async backup(): Promise<never> {
-    this.fail();
-  }
-  async apply(): Promise<never> {
-    this.fail();
-  }
-  async verify(): Promise<never> {
-    this.fail();
-  }
-  async rollback(): Promise<never> {
-    this.fail();
-  }
 }
 
 export interface Drivers {
@@ -47,7 +19,7 @@ export interface Drivers {
   running: (component: ComponentConfig) => Promise<boolean | null>;
 }
 
-export function createDrivers(config: Pick<Config, 'components' | 'backupDir' | 'backupRetention'>, discovery: ReleaseDiscovery, _logger: Logger): Drivers {
+export function createDrivers(config: Pick<Config, 'components' | 'backupDir' | 'backupRetention' | 'dataDir' | 'github'>, discovery: ReleaseDiscovery, _logger: Logger): Drivers {
   let docker: DockerEngine | null = null;
   const kinds = new Map<string, KindDriver & { running?: () => Promise<boolean | null> }>();
   for (const c of config.components) {
@@ -55,7 +27,7 @@ export function createDrivers(config: Pick<Config, 'components' | 'backupDir' | 
       docker ??= new DockerEngine();
       kinds.set(c.name, new ContainerDriver(c, { backupDir: config.backupDir, backupRetention: config.backupRetention }, docker));
     } else {
-      kinds.set(c.name, new NotYetSupported(c));
+      kinds.set(c.name, new AppDriver(c, { backupDir: config.backupDir, backupRetention: config.backupRetention, dataDir: config.dataDir, githubToken: config.github.token }));
     }
   }
   const drivers = new Map<string, Driver>(config.components.map((c) => [c.name, new ComponentDriver(c, kinds.get(c.name)!, discovery)]));

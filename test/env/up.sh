@@ -97,13 +97,19 @@ if ! docker image inspect testbed/systemd >/dev/null 2>&1; then
   docker import "$ROOTFS_TAR" testbed/systemd >/dev/null
 fi
 state=$(docker inspect -f '{{.State.Running}}' "$SYSTEMD_CONTAINER" 2>/dev/null || echo missing)
+# The apps directory is mounted at the same path inside, so host and container see the same paths.
+if [ "$state" != missing ] && ! docker inspect -f '{{range .Mounts}}{{.Destination}} {{end}}' "$SYSTEMD_CONTAINER" | grep -qw "$TESTBED_DIR/apps"; then
+  log "recreating $SYSTEMD_CONTAINER with the apps directory at the same path"
+  docker rm -f "$SYSTEMD_CONTAINER" >/dev/null
+  state=missing
+fi
 case $state in
   true)  log "$SYSTEMD_CONTAINER running" ;;
   false) log "starting existing $SYSTEMD_CONTAINER"; docker start "$SYSTEMD_CONTAINER" >/dev/null ;;
   *)     log "running $SYSTEMD_CONTAINER"
          docker run -d --name "$SYSTEMD_CONTAINER" --cgroupns=private --cap-add SYS_ADMIN \
            --tmpfs /run --tmpfs /run/lock --stop-signal SIGRTMIN+3 --network host \
-           -v "$TESTBED_DIR/apps:/opt/apps" testbed/systemd /lib/systemd/systemd >/dev/null ;;
+           -v "$TESTBED_DIR/apps:$TESTBED_DIR/apps" testbed/systemd /lib/systemd/systemd >/dev/null ;;
 esac
 systemd_up() { [[ $(docker exec "$SYSTEMD_CONTAINER" systemctl is-system-running 2>/dev/null) =~ ^(running|degraded)$ ]]; }
 wait_for 30 "systemd in $SYSTEMD_CONTAINER" systemd_up || { docker logs --tail 30 "$SYSTEMD_CONTAINER" >&2; die "systemd did not come up"; }

@@ -1,0 +1,366 @@
+/**
+ * App components: a directory installed from a release tarball and run by a service manager
+ * (systemd or user commands). The seed's PHASE 4B, 5 and 7, made crash-safe:
+ * - download, checksum and extraction happen in a staging directory beside the install path
+ *   before anything is touched, so their failures abort with nothing changed;
+ * - the switch is two renames on one file system (old tree aside, new tree in), each recorded
+ *   before it is done, so rollback knows exactly what to undo and can repeat itself;
+ * - the backup tarball is the last resort when the old tree is gone.
+ */
+import { createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createGunzip } from 'node:zlib';
+import { dirname, join } from 'node:path';
+import type { Logger } from 'pino';
+import tar from 'tar-stream';
+import type { BackupRef, UpdateContext } from '../../../machines/update-machine.js';
+import type { AppComponent } from '../../config/index.js';
+import { UpdateError, withoutEffects, type Outcome, type RestorePlan, type StepContext } from '../../engine/driver.js';
+import { readAppVersion, versionFromFile, type Installed } from '../../releases/installed.js';
+import type { Manifest } from '../../releases/manifest.js';
+import { parseVersion, plainVersion } from '../../releases/versions.js';
+import { Hopeless, probeHealthUrl, waitUntilHealthy } from '../../services/health.js';
+import { runCommand, tail } from '../../services/run-command.js';
+import { createServiceManager, type ServiceManager } from '../../services/service-manager.js';
+import { fsyncDir } from '../../util/fs-atomic.js';
+import { listBackups, newBackupPath, pruneBackups, requireFreeMB, requireWritable } from '../backups.js';
+import type { KindDriver } from '../component-driver.js';
+import { releaseOf } from '../component-driver.js';
+import { downloadTo, fetchSmallText, parseSha256File } from './download.js';
+import { extractTarGz, restoreTree } from './extract.js';
+import { archiveTree } from './tree-archive.js';
+
+export interface AppSettings {
+  backupDir: string;
+  backupRetention: number;
+  dataDir: string;
+  githubToken: string | null;
+  /** Poll interval of verify (ms). */
+  pollMs?: number;
+}
+
+const STEP = {
+  stop: 'stop service',
+  aside: 'move old tree aside',
+  swapIn: 'move new tree in',
+  pip: 'install requirements',
+  start: 'start service',
+} as const;
+
+const MiB = 1024 * 1024;
+
+function treeBytes(dir: string): number {
+  let total = 0;
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) total += statSync(p).size;
+    }
+  };
+  if (existsSync(dir)) walk(dir);
+  return total;
+}
+
+const renameDurably = (from: string, to: string) => {
+  renameSync(from, to);
+  fsyncDir(dirname(to));
+};
+
+export class AppDriver implements KindDriver {
+  readonly manager: ServiceManager;
+
+  constructor(
+    private readonly c: AppComponent,
+    private readonly settings: AppSettings,
+    manager?: ServiceManager,
+  ) {
+    this.manager = manager ?? createServiceManager(c.service);
+  }
+
+  installed(): Installed {
+    return readAppVersion(this.c.installPath);
+  }
+
+  async running(): Promise<boolean | null> {
+    try {
+      return (await this.manager.status()).active;
+    } catch {
+      return null;
+    }
+  }
+
+  // Paths of one run, all beside the install path (same file system, so renames are atomic).
+  private paths(runId: number) {
+    const base = this.c.installPath.replace(/\/+$/, '');
+    return {
+      staging: `${base}.staging-${runId}`,
+      restoring: `${base}.restoring-${runId}`,
+      old: `${base}.old-${runId}`,
+      failed: `${base}.failed-${runId}`,
+      download: join(this.settings.dataDir, 'downloads', `${this.c.name}-${runId}.tar.gz`),
+    };
+  }
+
+  private asset(run: UpdateContext) {
+    const release = releaseOf(run);
+    const name = this.c.asset.replaceAll('{version}', plainVersion(run.toVersion!));
+    const asset = release.assets.find((a) => a.name === name);
+    if (!asset) {
+      const offered = release.assets.map((a) => a.name).join(', ') || 'none';
+      throw new UpdateError('asset_missing', `release ${release.tag} of ${this.c.repo} has no asset ${name} (it has: ${offered})`);
+    }
+    const checksum = release.assets.find((a) => a.name === `${name}.sha256`) ?? null;
+    return { asset, checksum, release };
+  }
+
+  private pip(): string[] {
+    if (this.c.pipInstall) return this.c.pipInstall;
+    return this.c.venv ? [join(this.c.venv, 'bin', 'pip'), 'install'] : ['pip3', 'install'];
+  }
+
+  async validate(run: UpdateContext, ctx: StepContext, manifest: Manifest): Promise<void> {
+    const { asset } = this.asset(run);
+    if (asset.size > this.c.maxDownloadMB * MiB) {
+      throw new UpdateError('bad_release', `${asset.name} is ${Math.ceil(asset.size / MiB)} MiB, over maxDownloadMB (${this.c.maxDownloadMB})`);
+    }
+    if (!existsSync(this.c.installPath)) throw new UpdateError('not_installed', `${this.c.installPath} does not exist: install ${this.c.name} once by hand before updating it`);
+    requireWritable(this.c.installPath, 'the install directory');
+    requireWritable(dirname(this.c.installPath), 'the directory holding the install directory');
+    requireWritable(this.settings.backupDir, 'the backup directory');
+    requireWritable(this.settings.dataDir, 'the data directory');
+    // Download + backup + the new tree (estimated at 3× the compressed asset), or minFreeMB if more.
+    const estimateMB = Math.ceil((asset.size * 4 + treeBytes(this.c.installPath)) / MiB);
+    requireFreeMB(dirname(this.c.installPath), Math.max(this.c.minFreeMB, manifest.minFreeMB ?? 0, estimateMB), `${this.c.name} ${run.toVersion}`);
+    if (!(await this.manager.exists(ctx.signal))) throw new UpdateError('service_unknown', `${this.manager.description} is not known to its service manager`);
+    if (manifest.requiresRunning && !(await this.manager.status(ctx.signal)).active) {
+      throw new UpdateError('service_not_running', `the release requires ${this.manager.description} to be running before the update, and it is not`);
+    }
+  }
+
+  async backup(run: UpdateContext, ctx: StepContext): Promise<BackupRef> {
+    if (ctx.resumed) {
+      for (const step of ctx.stepsTaken('backup')) {
+        const m = /^write (.+)$/.exec(step);
+        if (m) rmSync(m[1]!, { force: true });
+      }
+    }
+    const path = newBackupPath(this.settings.backupDir, this.c.name, 'tar.gz');
+    ctx.step(`write ${path}`);
+    const { entries, bytes } = await archiveTree(this.c.installPath, path, { signal: ctx.signal });
+    ctx.log.info({ backup: path, entries, bytes }, `backed up ${this.c.installPath} to ${path}`);
+    return { path, details: { installPath: this.c.installPath, oldTree: this.paths(run.runId).old } };
+  }
+
+  async apply(run: UpdateContext, ctx: StepContext): Promise<void> {
+    const p = this.paths(run.runId);
+    // Download, verify and stage: nothing on the device changes until the service is stopped.
+    const staged = await withoutEffects(async () => {
+      const { asset, checksum } = this.asset(run);
+      rmSync(p.staging, { recursive: true, force: true });
+      mkdirSync(dirname(p.download), { recursive: true });
+      let lastReport = 0;
+      const got = await downloadTo(asset.url, p.download, {
+        maxBytes: this.c.maxDownloadMB * MiB,
+        expectedBytes: asset.size,
+        token: this.settings.githubToken,
+        signal: ctx.signal,
+        onProgress: (bytes, total) => {
+          const now = Date.now();
+          if (now - lastReport < 250) return;
+          lastReport = now;
+          const of = total ?? asset.size;
+          ctx.progress(`Downloading ${asset.name}: ${(bytes / MiB).toFixed(1)} of ${(of / MiB).toFixed(1)} MiB`, { bytes, total: of, percent: of ? Math.round((bytes / of) * 100) : undefined });
+        },
+      });
+      if (checksum) {
+        const expected = parseSha256File(await fetchSmallText(checksum.url, { token: this.settings.githubToken, signal: ctx.signal }), asset.name);
+        if (expected !== got.sha256) throw new UpdateError('bad_release', `checksum mismatch for ${asset.name}: the release says ${expected}, the download is ${got.sha256}`);
+      } else {
+        ctx.log.info({ sha256: got.sha256 }, `${asset.name} has no published .sha256; downloaded ${got.bytes} bytes`);
+      }
+      const extracted = await extractTarGz(got.path, p.staging, { signal: ctx.signal });
+      const version = existsSync(join(extracted.root, 'VERSION')) ? versionFromFile(readFileSync(join(extracted.root, 'VERSION'), 'utf8')) : null;
+      if (!version?.version) throw new UpdateError('bad_release', `${asset.name} has no readable VERSION file${version?.reason ? ` (${version.reason})` : ''}`);
+      if (version.version !== parseVersion(run.toVersion!)) throw new UpdateError('bad_release', `${asset.name} holds version ${version.version}, not ${run.toVersion}`);
+      rmSync(p.download, { force: true });
+      return extracted.root;
+    });
+
+    ctx.step(STEP.stop);
+    await this.manager.stop(ctx.signal);
+    ctx.step(STEP.aside);
+    renameDurably(this.c.installPath, p.old);
+    ctx.step(STEP.swapIn);
+    renameDurably(staged, this.c.installPath);
+    if (existsSync(join(this.c.installPath, 'requirements.txt'))) {
+      ctx.step(STEP.pip);
+      await this.installRequirements(ctx);
+    }
+    ctx.step(STEP.start);
+    await this.manager.start(ctx.signal);
+  }
+
+  private async installRequirements(ctx: StepContext): Promise<void> {
+    const argv = [...this.pip(), '-r', join(this.c.installPath, 'requirements.txt')];
+    ctx.progress('Installing Python requirements');
+    const r = await runCommand(argv, { timeoutMs: 15 * 60_000, signal: ctx.signal, onLine: (line) => ctx.log.info({ pip: line }) });
+    if (r.code !== 0) {
+      throw new UpdateError('requirements_failed', `pip could not install requirements.txt (exit ${r.code ?? r.signal}${r.timedOut ? ', timed out' : ''}): ${tail(r.stderr || r.stdout, 2)}`);
+    }
+  }
+
+  async verify(run: UpdateContext, ctx: StepContext): Promise<void> {
+    await this.waitHealthy(ctx, run.toVersion);
+  }
+
+  /** Active and staying active for settleSeconds; health URL 200 with the version; VERSION as expected. */
+  private async waitHealthy(ctx: StepContext, version: string | null): Promise<void> {
+    const pollMs = this.settings.pollMs ?? 100;
+    const timeoutMs = (this.c.health?.timeoutSeconds ?? 60) * 1000;
+    const checks: Array<() => Promise<string | null>> = [
+      async () => {
+        const s = await this.manager.status(ctx.signal);
+        if (s.active) return null;
+        if (s.state === 'failed') throw new Hopeless('service_failed', `${this.manager.description} failed${s.detail ? ` (${s.detail})` : ''}`);
+        return `${this.manager.description} is ${s.state}${s.detail ? ` (${s.detail})` : ''}`;
+      },
+    ];
+    if (version) {
+      checks.push(async () => {
+        const installed = this.installed();
+        return installed.version === parseVersion(version) ? null : `${this.c.installPath}/VERSION says ${installed.raw ?? installed.reason}, expected ${plainVersion(version)}`;
+      });
+    }
+    if (this.c.health?.url) {
+      const url = this.c.health.url;
+      checks.push(() => probeHealthUrl({ url, expectVersion: version }, ctx.signal));
+    }
+    const passesNeeded = Math.max(1, Math.ceil((this.c.settleSeconds * 1000) / pollMs) + 1);
+    await waitUntilHealthy({ deadline: Date.now() + timeoutMs + this.c.settleSeconds * 1000, pollMs, signal: ctx.signal, checks, passesNeeded });
+  }
+
+  async rollback(run: UpdateContext, ctx: StepContext): Promise<void> {
+    const p = this.paths(run.runId);
+    const restore = run.mode === 'restore';
+    const applied = ctx.stepsTaken('apply');
+    const touched = restore || applied.includes(STEP.stop);
+    const backup = run.backup?.path ?? null;
+    const done: string[] = [];
+    try {
+      if (touched) {
+        ctx.step('stop service');
+        await this.manager.stop(ctx.signal);
+        if (!restore && existsSync(p.old)) {
+          // The old tree is still beside: put it back by rename.
+          if (existsSync(this.c.installPath)) {
+            ctx.step('move failed tree aside');
+            rmSync(p.failed, { recursive: true, force: true });
+            renameDurably(this.c.installPath, p.failed);
+          }
+          ctx.step('move old tree back');
+          renameDurably(p.old, this.c.installPath);
+          done.push(`the old tree is back in ${this.c.installPath}`);
+        } else if (restore || !this.isVersion(run.fromVersion)) {
+          // The old tree is gone (or this is a manual restore): rebuild it from the backup tarball.
+          if (!backup || !existsSync(backup)) throw new UpdateError('no_backup', `the old tree is gone and the backup ${backup ?? '(none)'} is missing`);
+          ctx.step('restore from backup');
+          rmSync(p.restoring, { recursive: true, force: true });
+          await restoreTree(backup, p.restoring, { signal: ctx.signal });
+          if (existsSync(this.c.installPath)) {
+            rmSync(p.failed, { recursive: true, force: true });
+            renameDurably(this.c.installPath, p.failed);
+          }
+          renameDurably(p.restoring, this.c.installPath);
+          done.push(`${this.c.installPath} restored from ${backup}`);
+        }
+        if ((restore || applied.includes(STEP.pip)) && existsSync(join(this.c.installPath, 'requirements.txt'))) {
+          ctx.step('reinstall old requirements');
+          await this.installRequirements(ctx);
+        }
+        ctx.step('start service');
+        await this.manager.start(ctx.signal);
+      }
+      await this.waitHealthy(ctx, restore ? null : run.fromVersion);
+    } catch (error) {
+      const why = (error as Error).message;
+      const where = [
+        ...done,
+        existsSync(p.old) ? `the old tree is at ${p.old}` : null,
+        existsSync(p.failed) ? `the failed tree is at ${p.failed}` : null,
+        backup ? `the backup is ${backup}` : null,
+      ].filter(Boolean);
+      throw new UpdateError(
+        'rollback_failed',
+        `${why}. ${where.join('; ')}. To finish by hand: stop the service, put the old tree (or the backup, tar -xzf BACKUP -C ${this.c.installPath}) in ${this.c.installPath}, start the service`,
+      );
+    }
+  }
+
+  private isVersion(version: string | null): boolean {
+    const v = this.installed().version;
+    return v !== null && version !== null && v === parseVersion(version);
+  }
+
+  async finalize(run: UpdateContext, outcome: Outcome, log: Logger): Promise<void> {
+    // rollback_failed: nothing is deleted, so a person can see everything that is left.
+    if (outcome === 'rollback_failed') return;
+    const p = this.paths(run.runId);
+    for (const path of [p.download, p.staging, p.restoring, p.failed]) rmSync(path, { recursive: true, force: true });
+    if (outcome === 'succeeded') {
+      rmSync(p.old, { recursive: true, force: true });
+      const removed = pruneBackups(this.settings.backupDir, this.c.name, 'tar.gz', this.settings.backupRetention);
+      if (removed.length) log.info({ removed }, `removed ${removed.length} old backup(s) of ${this.c.name}`);
+    }
+  }
+
+  async sweep(settled: (runId: number) => boolean, log: Logger): Promise<void> {
+    const parent = dirname(this.c.installPath);
+    const base = this.c.installPath.replace(/\/+$/, '').slice(parent.length + 1);
+    const beside = new RegExp(`^${base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.(?:staging|restoring|failed|old)-(\\d+)$`);
+    const downloads = join(this.settings.dataDir, 'downloads');
+    const mine = new RegExp(`^${this.c.name}-(\\d+)\\.tar\\.gz$`);
+    const candidates = [
+      ...(existsSync(parent) ? readdirSync(parent).map((n) => [join(parent, n), beside.exec(n)] as const) : []),
+      ...(existsSync(downloads) ? readdirSync(downloads).map((n) => [join(downloads, n), mine.exec(n)] as const) : []),
+    ];
+    for (const [path, m] of candidates) {
+      if (m && settled(Number(m[1]))) {
+        log.info({ path }, 'removing a leftover of a finished run');
+        rmSync(path, { recursive: true, force: true });
+      }
+    }
+  }
+
+  async planRestore(): Promise<RestorePlan | null> {
+    const newest = listBackups(this.settings.backupDir, this.c.name, 'tar.gz').at(-1);
+    if (!newest) return null;
+    return { backup: { path: newest, details: { installPath: this.c.installPath } }, version: await versionInArchive(newest), currentVersion: this.installed().version };
+  }
+}
+
+/** The version in a backup tarball's top-level VERSION file, or null. */
+async function versionInArchive(archive: string): Promise<string | null> {
+  return new Promise((resolve) => {
+    const extract = tar.extract();
+    let found: string | null = null;
+    extract.on('entry', (header, stream, next) => {
+      const name = header.name.replace(/^\.\//, '');
+      if (name === 'VERSION' && header.type === 'file' && (header.size ?? 0) < 4096) {
+        const chunks: Buffer[] = [];
+        stream.on('data', (c: unknown) => chunks.push(c as Buffer));
+        stream.on('end', () => {
+          found = versionFromFile(Buffer.concat(chunks).toString('utf8')).version;
+          next();
+        });
+      } else {
+        stream.on('end', next);
+        stream.resume();
+      }
+    });
+    extract.on('finish', () => resolve(found));
+    extract.on('error', () => resolve(found));
+    const input = createReadStream(archive).pipe(createGunzip());
+    input.on('error', () => resolve(found));
+    input.pipe(extract);
+  });
+}

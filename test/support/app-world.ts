@@ -1,0 +1,210 @@
+/**
+ * An app on the real systemd of the test bed: a tiny Python HTTP service installed under the
+ * bed's apps directory (the same path inside the systemd container), its unit, an optional venv,
+ * a fake GitHub offering release tarballs, and a real engine with the app driver.
+ */
+import { chmodSync, mkdirSync, readFileSync, writeFileSync, readdirSync, lstatSync, readlinkSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join, relative } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { pino } from 'pino';
+import { openDatabase } from '../../src/journal/database.js';
+import { Journal } from '../../src/journal/journal.js';
+import { Engine } from '../../src/engine/engine.js';
+import { GitHubClient } from '../../src/releases/github.js';
+import { ReleaseDiscovery } from '../../src/releases/discovery.js';
+import { ComponentDriver } from '../../src/drivers/component-driver.js';
+import { AppDriver } from '../../src/drivers/app/app-driver.js';
+import type { AppComponent } from '../../src/config/index.js';
+import { startFakeGitHub, type FakeAssetSpec, type FakeGitHub } from '../../src/demo/local-github.js';
+import { freePort, run, type Bed } from './testbed.js';
+
+/** app.py: serves /health with the VERSION; BEHAVIOUR tweaks it per release. */
+export function appPy(behaviour: 'good' | 'unhealthy' | 'exit'): string {
+  return `import http.server, json, os, sys
+HERE = os.path.dirname(os.path.abspath(__file__))
+VERSION = open(os.path.join(HERE, 'VERSION')).read().strip()
+${behaviour === 'exit' ? 'sys.exit(3)\n' : ''}class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        ok = ${behaviour === 'unhealthy' ? 'False' : 'True'}
+        body = json.dumps({'status': 'ok' if ok else 'broken', 'version': VERSION}).encode()
+        self.send_response(200 if ok else 500)
+        self.send_header('content-type', 'application/json')
+        self.send_header('content-length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()
+`;
+}
+
+export interface ReleaseSpec {
+  version: string;
+  behaviour?: 'good' | 'unhealthy' | 'exit';
+  requirements?: string;
+  /** Publish a .sha256 (true: correct; 'wrong': a wrong one). */
+  sha256?: boolean | 'wrong';
+  asset?: Partial<FakeAssetSpec>;
+  /** Replace the tarball entirely (hostile archives). */
+  tarball?: Buffer;
+}
+
+/** Makes `dir` hold the app at `version`. */
+export function writeTree(dir: string, spec: ReleaseSpec): void {
+  mkdirSync(join(dir, 'lib'), { recursive: true });
+  writeFileSync(join(dir, 'VERSION'), `${spec.version}\n`);
+  writeFileSync(join(dir, 'app.py'), appPy(spec.behaviour ?? 'good'));
+  chmodSync(join(dir, 'app.py'), 0o755);
+  writeFileSync(join(dir, 'lib', 'data.txt'), `data of ${spec.version}\n`);
+  if (spec.requirements !== undefined) writeFileSync(join(dir, 'requirements.txt'), spec.requirements);
+}
+
+export function tarball(spec: ReleaseSpec, work: string): Buffer {
+  const top = join(work, `sample-app-${spec.version}`);
+  writeTree(top, spec);
+  return execFileSync('tar', ['-C', work, '-czf', '-', `sample-app-${spec.version}`]);
+}
+
+/** A stable digest of a directory tree: paths, types, modes, contents, link targets. */
+export function treeHash(dir: string): string {
+  const h = createHash('sha256');
+  const walk = (d: string) => {
+    for (const name of readdirSync(d).sort()) {
+      const p = join(d, name);
+      const st = lstatSync(p);
+      h.update(`${relative(dir, p)}|${st.mode.toString(8)}|`);
+      if (st.isSymbolicLink()) h.update(`->${readlinkSync(p)}`);
+      else if (st.isDirectory()) walk(p);
+      else h.update(readFileSync(p));
+      h.update('\n');
+    }
+  };
+  walk(dir);
+  return h.digest('hex');
+}
+
+export interface AppWorld {
+  base: string;
+  installPath: string;
+  backupDir: string;
+  dataDir: string;
+  unit: string;
+  port: number;
+  component: AppComponent;
+  gh: FakeGitHub;
+  journal: Journal;
+  engine: Engine;
+  driver: AppDriver;
+  systemctl: (...args: string[]) => Promise<{ code: number; stdout: string; stderr: string }>;
+  health(): Promise<{ status: number; body: unknown }>;
+  close(): Promise<void>;
+}
+
+let counter = 0;
+
+export async function appWorld(bed: Bed, releases: ReleaseSpec[], options: { venv?: boolean; healthTimeoutSeconds?: number } = {}): Promise<AppWorld> {
+  process.env.DOCKER_HOST = bed.dockerHost;
+  const id = `${process.pid}-${++counter}`;
+  const base = join(bed.appsDir, `app-${id}`);
+  const installPath = join(base, 'app');
+  const backupDir = join(base, 'backups');
+  const dataDir = join(base, 'data');
+  const work = join(base, 'work');
+  for (const d of [installPath, backupDir, dataDir, work]) mkdirSync(d, { recursive: true });
+  writeTree(installPath, { version: '1.0.0' });
+  const port = await freePort();
+  const unit = `sample-app-${id}`;
+  const dexec = (...args: string[]) => run('docker', ['exec', bed.systemd, ...args], bed.env);
+  const unitFile = join(base, `${unit}.service`);
+  writeFileSync(unitFile, `[Unit]\nDescription=sample app ${id}\n[Service]\nType=simple\nEnvironment=PORT=${port}\nExecStart=/usr/bin/python3 ${installPath}/app.py\nRestart=no\n[Install]\nWantedBy=multi-user.target\n`);
+  await dexec('cp', unitFile, `/etc/systemd/system/${unit}.service`);
+  await dexec('systemctl', 'daemon-reload');
+  const started = await dexec('systemctl', 'start', unit);
+  if (started.code !== 0) throw new Error(`cannot start ${unit}: ${started.stderr}`);
+  let venv: string | undefined;
+  if (options.venv) {
+    venv = join(base, 'venv');
+    const v = await dexec('python3', '-m', 'venv', venv);
+    if (v.code !== 0) throw new Error(`venv: ${v.stderr}`);
+  }
+
+  const gh = await startFakeGitHub();
+  for (const spec of releases) {
+    const content = spec.tarball ?? tarball(spec, work);
+    const name = `sample-app-${spec.version}.tar.gz`;
+    const assets: FakeAssetSpec[] = [{ name, content, ...spec.asset }];
+    if (spec.sha256) {
+      const digest = spec.sha256 === 'wrong' ? 'f'.repeat(64) : createHash('sha256').update(content).digest('hex');
+      assets.push({ name: `${name}.sha256`, content: `${digest}  ${name}\n` });
+    }
+    gh.addRelease('o/sample-app', { tag: `v${spec.version}`, assets });
+  }
+
+  const db = openDatabase(join(dataDir, 'updater.db'));
+  const journal = new Journal(db);
+  const logger = pino({ level: process.env.TEST_LOG ?? 'silent' });
+  const client = new GitHubClient({ apiUrl: gh.apiUrl, rawUrl: gh.rawUrl, token: null, db, logger });
+  const discovery = new ReleaseDiscovery(client, { includePrerelease: false, updaterVersion: '0.1.0' });
+  const component: AppComponent = {
+    name: 'sample-app',
+    kind: 'app',
+    repo: 'o/sample-app',
+    installPath,
+    asset: 'sample-app-{version}.tar.gz',
+    service: { manager: 'systemd', unit, systemctl: ['docker', 'exec', bed.systemd, 'systemctl'] },
+    health: { url: `http://127.0.0.1:${port}/health`, timeoutSeconds: options.healthTimeoutSeconds ?? 10 },
+    minFreeMB: 1,
+    settleSeconds: 1,
+    maxDownloadMB: 64,
+    ...(venv ? { venv, pipInstall: ['docker', 'exec', bed.systemd, join(venv, 'bin', 'pip'), 'install', '--no-index'] } : {}),
+  };
+  const driver = new AppDriver(component, { backupDir, backupRetention: 3, dataDir, githubToken: null });
+  const engine = new Engine({ journal, components: [component], driverFor: () => new ComponentDriver(component, driver, discovery), logger });
+  const health = async () => {
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/health`);
+      return { status: r.status, body: await r.json() };
+    } catch (error) {
+      return { status: 0, body: String(error) };
+    }
+  };
+  return {
+    base,
+    installPath,
+    backupDir,
+    dataDir,
+    unit,
+    port,
+    component,
+    gh,
+    journal,
+    engine,
+    driver,
+    systemctl: (...args) => dexec('systemctl', ...args),
+    health,
+    async close() {
+      await dexec('systemctl', 'stop', unit);
+      await dexec('rm', '-f', `/etc/systemd/system/${unit}.service`);
+      await dexec('systemctl', 'daemon-reload');
+      await dexec('systemctl', 'reset-failed');
+      db.close();
+      await gh.close();
+      await run('rm', ['-rf', base]);
+    },
+  };
+}
+
+/** What is beside the install path (staging, old, failed trees) and in the downloads dir. */
+export function leftovers(w: AppWorld): string[] {
+  const beside = readdirSync(w.base).filter((n) => /^app\./.test(n));
+  const downloads = (() => {
+    try {
+      return readdirSync(join(w.dataDir, 'downloads'));
+    } catch {
+      return [];
+    }
+  })();
+  return [...beside, ...downloads];
+}
+
