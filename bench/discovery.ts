@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import got from 'got';
 import pLimit from 'p-limit';
 import { pino } from 'pino';
-import { startFakeGitHub } from '../test/support/fake-github.js';
+import { startFakeGitHub } from '../src/demo/local-github.js';
 import { cleanup, tempDir } from '../test/support/harness.js';
 import { openDatabase } from '../src/journal/database.js';
 import { GitHubClient } from '../src/releases/github.js';

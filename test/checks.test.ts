@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
-import { startFakeGitHub, type FakeGitHub } from './support/fake-github.js';
+import { startFakeGitHub, type FakeGitHub } from '../src/demo/local-github.js';
 import { cleanup, seedRoot, tempDir, TSX_IMPORT } from './support/harness.js';
 import { openDatabase } from '../src/journal/database.js';
 import { Journal } from '../src/journal/journal.js';

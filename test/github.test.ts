@@ -10,7 +10,7 @@ import got from 'got';
 import { openDatabase, type Db } from '../src/journal/database.js';
 import { GitHubClient, type GitHubClientOptions } from '../src/releases/github.js';
 import { ReleaseError } from '../src/releases/types.js';
-import { startFakeGitHub, type FakeGitHub } from './support/fake-github.js';
+import { startFakeGitHub, type FakeGitHub } from '../src/demo/local-github.js';
 
 const REPO = 'acme/widget';
 

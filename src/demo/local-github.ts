@@ -1,5 +1,5 @@
 /**
- * A fake GitHub on 127.0.0.1 that answers with the REST API's real shapes: release lists
+ * A local stand-in for GitHub on 127.0.0.1 (tests, benches and the embedded demo) that answers with the REST API's real shapes: release lists
  * (newest first, `Link` pagination), `releases/latest`, `releases/tags/{tag}`, asset
  * downloads, raw files under `/raw`, strong ETags with 304s, `X-RateLimit-*` headers, and
  * switchable faults (rate limits, 5xx, hanging, missing repositories, required tokens).
@@ -13,6 +13,10 @@ export interface FakeAssetSpec {
   name: string;
   content: Buffer | string;
   contentType?: string;
+  /** Send the full Content-Length but drop the connection after this many bytes. */
+  truncateAt?: number;
+  /** Send this many bytes, then stall forever (the socket stays open). */
+  stallAt?: number;
 }
 
 export interface FakeReleaseSpec {
@@ -57,6 +61,8 @@ interface StoredAsset {
   name: string;
   content: Buffer;
   contentType: string;
+  truncateAt?: number;
+  stallAt?: number;
 }
 
 interface StoredRelease {
@@ -73,7 +79,8 @@ interface StoredRelease {
 
 const RATE_LIMIT = 5000;
 
-export async function startFakeGitHub(): Promise<FakeGitHub> {
+/** Starts the server on 127.0.0.1 (`port` 0, the default, picks a free one; a taken port falls back to 0). */
+export async function startFakeGitHub(options: { port?: number } = {}): Promise<FakeGitHub> {
   const releases = new Map<string, StoredRelease[]>();
   const raw = new Map<string, string>();
   const missing = new Set<string>();
@@ -232,6 +239,15 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
     const r = (releases.get(`${owner}/${name}`) ?? []).find((x) => x.tag === tag);
     const a = r?.assets.find((x) => x.name === file);
     if (!a) return send(res, seen, 404, 'Not Found', { 'content-type': 'text/plain' });
+    const cut = a.truncateAt ?? a.stallAt;
+    if (cut !== undefined) {
+      seen.status = 200;
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(a.content.length) });
+      res.write(a.content.subarray(0, cut), () => {
+        if (a.truncateAt !== undefined) res.socket?.destroy();
+      });
+      return;
+    }
     return send(res, seen, 200, a.content, { 'content-type': 'application/octet-stream' });
   };
 
@@ -255,7 +271,17 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
     return api(req, res, seen, url);
   });
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EADDRINUSE' && options.port) server.listen(0, '127.0.0.1', resolve);
+      else reject(error);
+    };
+    server.once('error', onError);
+    server.listen(options.port ?? 0, '127.0.0.1', () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   return {
@@ -282,6 +308,8 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
           name: a.name,
           content: typeof a.content === 'string' ? Buffer.from(a.content) : a.content,
           contentType: a.contentType ?? 'application/octet-stream',
+          truncateAt: a.truncateAt,
+          stallAt: a.stallAt,
         })),
       });
       releases.set(repo, list);

@@ -15,7 +15,7 @@ import { ContainerDriver } from '../../src/drivers/container/container-driver.js
 import { DockerEngine } from '../../src/drivers/container/engine-api.js';
 import { detectCompose } from '../../src/drivers/container/compose-cli.js';
 import type { ContainerComponent } from '../../src/config/index.js';
-import { startFakeGitHub, type FakeGitHub } from './fake-github.js';
+import { startFakeGitHub, type FakeGitHub } from '../../src/demo/local-github.js';
 import { cleanup, tempDir } from './harness.js';
 import { freePort, run, type Bed } from './testbed.js';
 

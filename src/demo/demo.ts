@@ -1,0 +1,153 @@
+/**
+ * The embedded demo: with no configuration, `npm start` updates a real (tiny) app on this
+ * machine, with no Docker, no systemd and no network. Under `<dataDir>/demo/`:
+ * - `app/`: a Node HTTP server with a VERSION file and a /health route, installed at 1.0.0,
+ *   run by the `command` service manager (start/stop/status shell commands, a pid file);
+ * - a local stand-in for GitHub on 127.0.0.1 offering 1.1.0 (good), 1.2.0 (its health check
+ *   fails: the update is rolled back) and 1.3.0-beta (a prerelease, not offered), each a real
+ *   tarball with its .sha256, made on the fly.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createGzip } from 'node:zlib';
+import type { Logger } from 'pino';
+import tar from 'tar-stream';
+import type { AppComponent, Config } from '../config/index.js';
+import { createServiceManager } from '../services/service-manager.js';
+import { startFakeGitHub } from './local-github.js';
+
+const REPO = 'demo/sample-app';
+
+type Behaviour = 'good' | 'unhealthy';
+
+export const DEMO_RELEASES: Array<{ version: string; behaviour: Behaviour; prerelease?: boolean; notes: string }> = [
+  { version: '1.1.0', behaviour: 'good', notes: '### 1.1.0\n- A friendlier greeting.\n- Health route reports the version.' },
+  { version: '1.2.0', behaviour: 'unhealthy', notes: '### 1.2.0\n- A new cache (its health check fails: watch the updater roll it back).' },
+  { version: '1.3.0-beta.1', behaviour: 'good', prerelease: true, notes: '### 1.3.0-beta.1\n- A prerelease: offered only with includePrerelease.' },
+];
+
+function serverSource(behaviour: Behaviour): string {
+  return `// sample-app: a tiny service the updater demo installs and updates.
+import http from 'node:http';
+import { readFileSync } from 'node:fs';
+const version = readFileSync(new URL('./VERSION', import.meta.url), 'utf8').trim();
+const healthy = ${behaviour === 'good'};
+http.createServer((req, res) => {
+  if (req.url === '/health') {
+    res.writeHead(healthy ? 200 : 500, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ status: healthy ? 'ok' : 'failing', version }));
+    return;
+  }
+  res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+  res.end('<h1>sample-app ' + version + '</h1>');
+}).listen(Number(process.env.PORT), '127.0.0.1');
+`;
+}
+
+function tree(version: string, behaviour: Behaviour): Record<string, string> {
+  return {
+    VERSION: `${version}\n`,
+    'server.mjs': serverSource(behaviour),
+    'README.txt': `sample-app ${version}: the updater's demo service.\n`,
+  };
+}
+
+async function tarball(version: string, behaviour: Behaviour): Promise<Buffer> {
+  const pack = tar.pack();
+  const top = `sample-app-${version}`;
+  pack.entry({ name: `${top}/`, type: 'directory', mode: 0o755 });
+  for (const [name, body] of Object.entries(tree(version, behaviour))) pack.entry({ name: `${top}/${name}`, mode: 0o644 }, body);
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  for await (const chunk of pack.pipe(createGzip())) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** A port remembered across restarts (so URLs stay the same), chosen free the first time. */
+function rememberedPort(file: string, fallback: number): number {
+  if (existsSync(file)) {
+    const n = Number(readFileSync(file, 'utf8').trim());
+    if (Number.isInteger(n) && n > 0 && n < 65536) return n;
+  }
+  writeFileSync(file, `${fallback}\n`);
+  return fallback;
+}
+
+const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
+
+export interface Demo {
+  config: Config;
+  component: AppComponent;
+  releasesUrl: string;
+  stop(): Promise<void>;
+}
+
+export async function startDemo(base: Config, logger: Logger): Promise<Demo> {
+  const dir = join(base.dataDir, 'demo');
+  const app = join(dir, 'app');
+  mkdirSync(dir, { recursive: true });
+  if (!existsSync(join(app, 'VERSION'))) {
+    mkdirSync(app, { recursive: true });
+    for (const [name, body] of Object.entries(tree('1.0.0', 'good'))) writeFileSync(join(app, name), body);
+  }
+
+  const gh = await startFakeGitHub({ port: rememberedPort(join(dir, 'releases.port'), 18089) });
+  for (const r of DEMO_RELEASES) {
+    const name = `sample-app-${r.version}.tar.gz`;
+    const content = await tarball(r.version, r.behaviour);
+    const digest = createHash('sha256').update(content).digest('hex');
+    gh.addRelease(REPO, {
+      tag: `v${r.version}`,
+      prerelease: r.prerelease ?? false,
+      body: r.notes,
+      assets: [
+        { name, content },
+        { name: `${name}.sha256`, content: `${digest}  ${name}\n` },
+      ],
+    });
+  }
+
+  const port = rememberedPort(join(dir, 'app.port'), 18090);
+  const pid = join(dir, 'app.pid');
+  const log = join(dir, 'app.log');
+  const component: AppComponent = {
+    name: 'sample-app',
+    kind: 'app',
+    repo: REPO,
+    installPath: app,
+    asset: 'sample-app-{version}.tar.gz',
+    service: {
+      manager: 'command',
+      start: `cd ${q(app)} && PORT=${port} nohup ${q(process.execPath)} server.mjs >> ${q(log)} 2>&1 < /dev/null & echo $! > ${q(pid)}`,
+      stop: `if [ -f ${q(pid)} ]; then p=$(cat ${q(pid)}); kill "$p" 2>/dev/null; i=0; while kill -0 "$p" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; rm -f ${q(pid)}; fi`,
+      status: `[ -f ${q(pid)} ] && kill -0 "$(cat ${q(pid)})" 2>/dev/null`,
+    },
+    health: { url: `http://127.0.0.1:${port}/health`, timeoutSeconds: 6 },
+    minFreeMB: 0,
+    settleSeconds: 3,
+    maxDownloadMB: 16,
+  };
+  const manager = createServiceManager(component.service);
+  if (!(await manager.status()).active) {
+    await manager.start();
+    logger.info({ url: `http://127.0.0.1:${port}/` }, 'demo: started sample-app');
+  }
+  logger.info({ releases: `${gh.apiUrl}/repos/${REPO}/releases` }, 'demo: serving sample-app releases 1.1.0 (good), 1.2.0 (fails its health check), 1.3.0-beta.1 (prerelease) from 127.0.0.1');
+
+  const config: Config = {
+    ...base,
+    github: { ...base.github, apiUrl: gh.apiUrl, rawUrl: gh.rawUrl, token: null },
+    components: [component],
+  };
+  return {
+    config,
+    component,
+    releasesUrl: gh.apiUrl,
+    async stop() {
+      await gh.close();
+      // The demo app belongs to the demo: stop it with the updater so nothing is left running.
+      await manager.stop().catch(() => undefined);
+    },
+  };
+}
