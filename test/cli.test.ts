@@ -67,7 +67,7 @@ test('with no config the service starts on the embedded default, answers /health
       });
       child.on('exit', () => reject(new Error(`exited early: ${out}`)));
     });
-    assert.match(out, /"config":"embedded default"/);
+    assert.match(out, /"config":"embedded default \(demo\)"/);
     const res = await fetch(`${url}/healthz`);
     assert.equal(res.status, 200);
     const body = (await res.json()) as { status: string; version: string };

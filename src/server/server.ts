@@ -5,7 +5,8 @@
  */
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { ensureDirs, type Config } from '../config/index.js';
+import { EMBEDDED_SOURCE, ensureDirs, type Config } from '../config/index.js';
+import { startDemo } from '../demo/demo.js';
 import { openDatabase } from '../journal/database.js';
 import { Journal } from '../journal/journal.js';
 import { Engine } from '../engine/engine.js';
@@ -36,7 +37,11 @@ export function openCore(config: Config, logger: Logger) {
   return { db, journal, github, discovery, checker };
 }
 
-export async function startService(config: Config, source: string, logger: Logger): Promise<Service> {
+export async function startService(given: Config, source: string, logger: Logger): Promise<Service> {
+  // No configuration at all: run the embedded demo (a sample app and its releases, all local).
+  ensureDirs(given);
+  const demo = source === EMBEDDED_SOURCE && given.components.length === 0 ? await startDemo(given, logger) : null;
+  const config = demo?.config ?? given;
   const { db, journal, discovery, checker } = openCore(config, logger);
   const faults = new FaultPoints(process.env.UPDATER_FAULT);
   if (faults.armed) logger.warn({ fault: process.env.UPDATER_FAULT }, 'a test fault point is armed: this process will SIGKILL itself when it is reached');
@@ -50,7 +55,8 @@ export async function startService(config: Config, source: string, logger: Logge
     else logger.warn({ host: config.server.host }, 'no server.token is set and server.host is not loopback: anyone who can reach this address can start updates');
   }
   const url = await app.listen({ host: config.server.host, port: config.server.port });
-  logger.info({ url, config: source, components: config.components.map((c) => c.name) }, `updater listening on ${url}`);
+  logger.info({ url, config: demo ? `${source} (demo)` : source, components: config.components.map((c) => c.name) }, `updater listening on ${url}`);
+  logger.info({ dashboard: `${url}/` }, `dashboard: ${url}/`);
 
   // Recovery first: new runs are refused (busy) until it is done. Then the boot check.
   const recovered = await engine.recover();
@@ -70,6 +76,7 @@ export async function startService(config: Config, source: string, logger: Logge
       await engine.close();
       await app.close();
       db.close();
+      await demo?.stop();
     })());
   return { url, engine, journal, checker, stop };
 }
