@@ -7,11 +7,15 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { benchDiscovery } from './discovery.js';
 import { benchJournal } from './journal.js';
+import { benchWebSocket } from './websocket.js';
+import { benchContainer } from './container.js';
 import type { Section } from './util.js';
 
 const benches: Array<[string, () => Promise<Section>]> = [
   ['journal', benchJournal],
   ['discovery', benchDiscovery],
+  ['websocket', benchWebSocket],
+  ['container', benchContainer],
 ];
 
 const only = process.argv.slice(2);
