@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { EMBEDDED_SOURCE, ensureDirs, type Config } from '../config/index.js';
 import { startDemo } from '../demo/demo.js';
 import { openDatabase } from '../journal/database.js';
+import { acquireInstanceLock } from '../journal/instance-lock.js';
 import { Journal } from '../journal/journal.js';
 import { Engine } from '../engine/engine.js';
 import { FaultPoints } from '../engine/faults.js';
@@ -40,9 +41,24 @@ export function openCore(config: Config, logger: Logger) {
 export async function startService(given: Config, source: string, logger: Logger): Promise<Service> {
   // No configuration at all: run the embedded demo (a sample app and its releases, all local).
   ensureDirs(given);
-  const demo = source === EMBEDDED_SOURCE && given.components.length === 0 ? await startDemo(given, logger) : null;
+  const lock = acquireInstanceLock(given.dataDir);
+  let demo: Awaited<ReturnType<typeof startDemo>> | null = null;
+  try {
+    demo = source === EMBEDDED_SOURCE && given.components.length === 0 ? await startDemo(given, logger) : null;
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
   const config = demo?.config ?? given;
-  const { db, journal, discovery, checker } = openCore(config, logger);
+  let core: ReturnType<typeof openCore>;
+  try {
+    core = openCore(config, logger);
+  } catch (error) {
+    await demo?.stop();
+    lock.release();
+    throw error;
+  }
+  const { db, journal, discovery, checker } = core;
   const faults = new FaultPoints(process.env.UPDATER_FAULT);
   if (faults.armed) logger.warn({ fault: process.env.UPDATER_FAULT }, 'a test fault point is armed: this process will SIGKILL itself when it is reached');
   const drivers = createDrivers(config, discovery, logger);
@@ -77,6 +93,7 @@ export async function startService(given: Config, source: string, logger: Logger
       await app.close();
       db.close();
       await demo?.stop();
+      lock.release();
     })());
   return { url, engine, journal, checker, stop };
 }
