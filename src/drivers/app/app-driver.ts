@@ -159,7 +159,10 @@ export class AppDriver implements KindDriver {
       rmSync(p.staging, { recursive: true, force: true });
       mkdirSync(dirname(p.download), { recursive: true });
       let lastReport = 0;
+      // Extraction into the staging dir runs while the download streams; the checksum is
+      // checked at the end, and a mismatch discards the staging dir like any other failure.
       const got = await downloadTo(asset.url, p.download, {
+        consume: (stream) => extractTarGz(stream, p.staging, { signal: ctx.signal }),
         maxBytes: this.c.maxDownloadMB * MiB,
         expectedBytes: asset.size,
         token: this.settings.githubToken,
@@ -178,7 +181,7 @@ export class AppDriver implements KindDriver {
       } else {
         ctx.log.info({ sha256: got.sha256 }, `${asset.name} has no published .sha256; downloaded ${got.bytes} bytes`);
       }
-      const extracted = await extractTarGz(got.path, p.staging, { signal: ctx.signal });
+      const extracted = got.consumed;
       const version = existsSync(join(extracted.root, 'VERSION')) ? versionFromFile(readFileSync(join(extracted.root, 'VERSION'), 'utf8')) : null;
       if (!version?.version) throw new UpdateError('bad_release', `${asset.name} has no readable VERSION file${version?.reason ? ` (${version.reason})` : ''}`);
       if (version.version !== parseVersion(run.toVersion!)) throw new UpdateError('bad_release', `${asset.name} holds version ${version.version}, not ${run.toVersion}`);

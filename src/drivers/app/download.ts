@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream, rmSync } from 'node:fs';
-import { Transform } from 'node:stream';
+import { PassThrough, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import got from 'got';
 import { UpdateError } from '../../engine/driver.js';
@@ -21,10 +21,12 @@ export interface DownloadOptions {
   onProgress?: (bytes: number, total: number | null) => void;
 }
 
-export interface Downloaded {
+export interface Downloaded<T = undefined> {
   path: string;
   bytes: number;
   sha256: string;
+  /** What `consume` returned. */
+  consumed: T;
 }
 
 const why = (error: unknown) => {
@@ -33,8 +35,12 @@ const why = (error: unknown) => {
   return e.code ?? e.message ?? String(error);
 };
 
-/** Downloads `url` to `path` (replaced if present). On any failure the partial file is removed. */
-export async function downloadTo(url: string, path: string, options: DownloadOptions): Promise<Downloaded> {
+/**
+ * Downloads `url` to `path` (replaced if present). On any failure the partial file is removed.
+ * With `consume`, the bytes are also handed to it as they arrive (e.g. extraction into a staging
+ * directory), so the two overlap; its result is returned. Its failure stops the download.
+ */
+export async function downloadTo<T = undefined>(url: string, path: string, options: DownloadOptions & { consume?: (stream: NodeJS.ReadableStream) => Promise<T> }): Promise<Downloaded<T>> {
   const hash = createHash('sha256');
   let bytes = 0;
   let total: number | null = null;
@@ -61,20 +67,62 @@ export async function downloadTo(url: string, path: string, options: DownloadOpt
       if (length > options.maxBytes) stream.destroy(new UpdateError('bad_release', `the download is ${Math.round(length / 1048576)} MiB, over the ${Math.round(options.maxBytes / 1048576)} MiB limit`));
     }
   });
+  // The side stream feeds `consume`; the tee waits for it (backpressure), and once `consume` is
+  // done (a tar can end before its gzip does) the rest is drained so the download can finish.
+  const side = options.consume ? new PassThrough({ highWaterMark: 1 << 20 }) : null;
+  const tee = new Transform({
+    transform(chunk: Buffer, _enc, callback) {
+      if (side && !side.destroyed && !side.writableEnded && !side.write(chunk)) side.once('drain', () => callback(null, chunk));
+      else callback(null, chunk);
+    },
+    flush(callback) {
+      side?.end();
+      callback();
+    },
+  });
+  let consumerError: unknown = null;
+  let downloadError: unknown = null;
+  const consumed = side
+    ? options.consume!(side).then(
+        (value) => {
+          side.resume();
+          return value;
+        },
+        (error) => {
+          consumerError = error;
+          stream.destroy(error as Error);
+          side.resume();
+          throw error;
+        },
+      )
+    : Promise.resolve(undefined as T);
+  let result: T;
   try {
-    await pipeline(stream, meter, createWriteStream(path, { mode: 0o600 }));
+    const [, value] = await Promise.all([pipeline(stream, meter, tee, createWriteStream(path, { mode: 0o600, highWaterMark: 1 << 20 })).catch((error) => {
+      // The download broke first (not because the consumer stopped it): that is the cause to report.
+      if (!consumerError) downloadError = error;
+      side?.destroy(error as Error);
+      throw error;
+    }), consumed]);
+    result = value as T;
   } catch (error) {
     rmSync(path, { force: true });
-    if (error instanceof UpdateError) throw error;
+    await consumed.catch(() => undefined);
+    // Whichever noticed first, a broken download is reported as one (not as a corrupt archive).
+    const streamError = (stream as unknown as { errored?: unknown }).errored;
+    if (!downloadError && streamError && streamError !== consumerError) downloadError = streamError;
+    const cause = downloadError ?? consumerError ?? error;
+    if (cause instanceof UpdateError) throw cause;
+    if (!downloadError && consumerError) throw consumerError;
     options.signal?.throwIfAborted();
-    throw new UpdateError('download_failed', `downloading ${url} failed (${why(error)}) after ${bytes} bytes`);
+    throw new UpdateError('download_failed', `downloading ${url} failed (${why(cause)}) after ${bytes} bytes`);
   }
   const expected = options.expectedBytes && options.expectedBytes > 0 ? options.expectedBytes : total;
   if (expected !== null && bytes !== expected) {
     rmSync(path, { force: true });
     throw new UpdateError('download_failed', `the download of ${url} is truncated: ${bytes} of ${expected} bytes`);
   }
-  return { path, bytes, sha256: hash.digest('hex') };
+  return { path, bytes, sha256: hash.digest('hex'), consumed: result };
 }
 
 /** Fetches a small text (a `.sha256` file): at most 4 KiB. */
