@@ -6,26 +6,36 @@
 import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, loadConfig } from './config/index.js';
+import { ConfigError, EMBEDDED_SOURCE, loadConfig } from './config/index.js';
 import { openDatabase, JournalError } from './journal/database.js';
 import { Journal, type RunView } from './journal/journal.js';
 import { createLogger } from './log.js';
 import { openCore, startService } from './server/server.js';
-import { toCheckResult } from './releases/checker.js';
+import { toCheckResult, type CheckResultBody } from './releases/checker.js';
+import { EXIT, runAndFollow } from './cli/run-command.js';
+import { Remote, RemoteError } from './cli/remote.js';
 import type { Config } from './config/index.js';
 import { UPDATER_VERSION } from './version.js';
 
 const USAGE = `updater ${UPDATER_VERSION}: keeps a device's components current from GitHub releases
 
 Usage:
-  updater serve  [--config FILE] [--ini dunebugger.conf]   run the service
-  updater check  [COMPONENT] [--config FILE] [--json]      ask GitHub for new releases now
-  updater status [--config FILE]                           components and the active run
-  updater runs   [--config FILE] [--component NAME] [--limit N]
-  updater run ID [--config FILE]                           one run and its transitions
+  updater serve    [--config FILE] [--ini dunebugger.conf]     run the service
+  updater check    [COMPONENT] [--json]                        ask GitHub for new releases now
+  updater update   COMPONENT [--version V] [--dry-run] [--json]
+                                                               update, following every phase
+  updater rollback COMPONENT [--json]                          restore the newest backup
+  updater status   [--json]                                    components and the active run
+  updater runs     [--component NAME] [--limit N] [--json]     the history
+  updater run ID   [--json]                                    one run and its transitions
+  updater config check [--config FILE] [--ini FILE]            validate the configuration
 
-With no --config, ./updater.yaml is used when present, else the embedded demo.
-Exit codes: 0 ok, 1 failure, 2 invalid configuration or usage.`;
+Every command takes --config FILE (default ./updater.yaml, else the embedded demo) and --ini.
+check, update and rollback go through the running service when one answers at server.host:port
+(with server.token); otherwise they run here.
+Exit codes: 0 done (succeeded, up to date, validated); 1 not applied (aborted, rolled back);
+2 usage or invalid configuration; 3 failure (journal, service); 4 rollback failed: manual
+intervention required; 5 busy (another run is active).`;
 
 function main(argv: string[]): Promise<number> | number {
   let parsed;
@@ -38,9 +48,11 @@ function main(argv: string[]): Promise<number> | number {
         ini: { type: 'string' },
         component: { type: 'string' },
         limit: { type: 'string' },
+        version: { type: 'string' },
+        'dry-run': { type: 'boolean' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean' },
+        'show-version': { type: 'boolean' },
       },
     });
   } catch (error) {
@@ -48,7 +60,7 @@ function main(argv: string[]): Promise<number> | number {
     return 2;
   }
   const { values, positionals } = parsed;
-  if (values.version) {
+  if (values['show-version'] || positionals[0] === 'version') {
     console.log(UPDATER_VERSION);
     return 0;
   }
@@ -75,6 +87,23 @@ function main(argv: string[]): Promise<number> | number {
       return serve(config, source);
     case 'check':
       return check(config, rest[0], values.json ?? false);
+    case 'update':
+    case 'rollback': {
+      if (!rest[0]) {
+        console.error(`usage: updater ${command} COMPONENT`);
+        return EXIT.usage;
+      }
+      return runAndFollow(config, { component: rest[0], version: values.version ?? null, dryRun: values['dry-run'] ?? false, mode: command === 'rollback' ? 'restore' : 'update', json: values.json ?? false });
+    }
+    case 'config': {
+      if (rest[0] !== 'check') {
+        console.error('usage: updater config check [--config FILE] [--ini FILE]');
+        return EXIT.usage;
+      }
+      console.log(`configuration ok (${source}): ${config.components.length} component(s)${config.components.length ? `: ${config.components.map((c) => `${c.name} (${c.kind})`).join(', ')}` : source === EMBEDDED_SOURCE ? ' (serve runs the demo)' : ''}`);
+      console.log(`dataDir ${config.dataDir}, backupDir ${config.backupDir}, listening on ${config.server.host}:${config.server.port}${config.server.token ? ' with a token' : ' without a token'}`);
+      return 0;
+    }
     case 'status':
       return withJournal(config.dataDir, (j) => {
         const active = j.activeRun();
@@ -149,9 +178,32 @@ async function serve(config: Parameters<typeof startService>[0], source: string)
 }
 
 async function check(config: Config, only: string | undefined, json: boolean): Promise<number> {
-  if (only && !config.components.some((c) => c.name === only)) {
+  const remote = new Remote(config);
+  const viaRemote = await remote.reachable();
+  if (!viaRemote && only && !config.components.some((c) => c.name === only)) {
     console.error(`no component named "${only}" (configured: ${config.components.map((c) => c.name).join(', ') || 'none'})`);
     return 1;
+  }
+  if (viaRemote) {
+    try {
+      const body = await remote.request<CheckResultBody>('POST', '/api/checks', only ? { component: only } : {});
+      if (json) console.log(JSON.stringify(body));
+      else {
+        console.log(
+          table(
+            ['COMPONENT', 'INSTALLED', 'LATEST', 'UPDATE', 'CHECKED', 'NOTE'],
+            Object.entries(body.components).map(([name, c]) => [name, c.current ?? '?', c.latest ?? '?', c.update_available ? 'yes' : 'no', c.last_checked ?? 'never', (c.stale ? '[stale] ' : '') + (c.reason ?? '')]),
+          ),
+        );
+      }
+      return 0;
+    } catch (error) {
+      if (error instanceof RemoteError) {
+        console.error(`${error.code}: ${error.message}`);
+        return error.status === 404 ? 1 : EXIT.failure;
+      }
+      throw error;
+    }
   }
   const logger = createLogger(process.env.UPDATER_LOG_LEVEL ?? 'silent');
   const core = openCore(config, logger);

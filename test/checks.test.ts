@@ -312,7 +312,8 @@ test('`updater check` prints a table of what the fake GitHub offers', async () =
     const c = w.app('core', '1.0.0');
     w.gh.addRelease(c.repo, { tag: 'v1.2.0' });
     const cfg = join(w.dir, 'updater.yaml');
-    writeFileSync(cfg, `dataDir: ./data\ngithub: {apiUrl: "${w.gh.apiUrl}", rawUrl: "${w.gh.rawUrl}"}\ncomponents:\n  - {name: core, kind: app, repo: o/core, installPath: ./core, service: {manager: command, start: "true", stop: "true", status: "true"}}\n`);
+    const { freePort } = await import('./support/testbed.js');
+    writeFileSync(cfg, `dataDir: ./data\nserver: {port: ${await freePort()}}\ngithub: {apiUrl: "${w.gh.apiUrl}", rawUrl: "${w.gh.rawUrl}"}\ncomponents:\n  - {name: core, kind: app, repo: o/core, installPath: ./core, service: {manager: command, start: "true", stop: "true", status: "true"}}\n`);
     const cli = join(import.meta.dirname, '..', 'src', 'cli.ts');
     // Asynchronously: the fake GitHub answers from this very process.
     const run = (...args: string[]) =>
