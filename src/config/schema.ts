@@ -120,25 +120,26 @@ export const appComponentSchema = z
 export const componentSchema = z.discriminatedUnion('kind', [containerComponentSchema, appComponentSchema]);
 
 export const serverSchema = z.strictObject({
-  host: nonEmpty('a host name or address').default('127.0.0.1'),
+  host: nonEmpty('a host name or address').default('127.0.0.1').meta({ description: 'Address the API listens on. Without a token keep it on loopback.' }),
   port: z
     .number()
     .int({ error: portError })
     .min(0, { error: portError })
     .max(65535, { error: portError })
-    .default(8080),
+    .default(8080)
+    .meta({ description: 'Port of the API, the dashboard and /ws (0 picks a free one).' }),
   token: token.default(null).meta({ description: 'When set, required on REST mutations and /ws.' }),
 });
 
 export const githubSchema = z.strictObject({
-  apiUrl: httpUrl.default('https://api.github.com'),
-  rawUrl: httpUrl.default('https://raw.githubusercontent.com'),
+  apiUrl: httpUrl.default('https://api.github.com').meta({ description: 'GitHub REST API (releases).' }),
+  rawUrl: httpUrl.default('https://raw.githubusercontent.com').meta({ description: 'Where `update-manifest.yaml` is read from: `{rawUrl}/{repo}/{tag}/`.' }),
   token: token.default(null).meta({ description: 'GitHub token for the API (rate limits, private repos).' }),
 });
 
 export const configSchema = z
   .strictObject({
-    server: serverSchema.prefault({}),
+    server: serverSchema.prefault({}).meta({ description: 'The HTTP API and WebSocket.' }),
     dataDir: nonEmpty('a path').default('./data').meta({ description: 'updater.db lives here.' }),
     backupDir: nonEmpty('a path').optional().meta({ description: 'Default `<dataDir>/backups`.' }),
     backupRetention: z
@@ -152,9 +153,9 @@ export const configSchema = z
       .min(0, { error: 'expected a number >= 0' })
       .default(24)
       .meta({ description: 'Hours between scheduled checks; 0 disables the scheduler.' }),
-    includePrerelease: z.boolean().default(false),
-    github: githubSchema.prefault({}),
-    components: z.array(componentSchema).default([]),
+    includePrerelease: z.boolean().default(false).meta({ description: 'Offer prereleases (`-beta`, GitHub prerelease flag) as updates.' }),
+    github: githubSchema.prefault({}).meta({ description: 'Where releases come from.' }),
+    components: z.array(componentSchema).default([]).meta({ description: 'What the updater keeps current; none: the embedded demo runs.' }),
   })
   .meta({ title: 'dune-updater configuration' });
 

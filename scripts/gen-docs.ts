@@ -1,0 +1,129 @@
+/**
+ * Generates docs/configuration-reference.md (from the config schema) and docs/api.md (from the
+ * OpenAPI description the server builds from its route schemas), so neither can drift from
+ * the code. `npm run docs` writes them; test/docs.test.ts fails when they are out of date.
+ */
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { configJsonSchema } from '../src/config/index.js';
+
+type Schema = Record<string, any>;
+
+function typeOf(s: Schema): string {
+  if (s.const !== undefined) return `\`${JSON.stringify(s.const)}\``;
+  if (s.enum) return s.enum.map((v: unknown) => `\`${JSON.stringify(v)}\``).join(' \\| ');
+  if (s.anyOf) return s.anyOf.map(typeOf).join(' or ');
+  if (s.oneOf) return s.oneOf.map(typeOf).join(' or ');
+  if (s.type === 'array') return `list of ${s.items ? typeOf(s.items) : 'values'}`;
+  if (s.type === 'integer' || s.type === 'number') {
+    const bounds = [s.minimum !== undefined ? `≥ ${s.minimum}` : '', s.maximum !== undefined && s.maximum < 1e15 ? `≤ ${s.maximum}` : '', s.exclusiveMinimum !== undefined ? `> ${s.exclusiveMinimum}` : ''].filter(Boolean).join(', ');
+    return `${s.type}${bounds ? ` (${bounds})` : ''}`;
+  }
+  if (s.type === 'object') return 'mapping';
+  return s.type ?? 'value';
+}
+
+function rows(props: Schema, required: string[], prefix: string, out: string[]) {
+  for (const [key, s] of Object.entries(props)) {
+    const path = `${prefix}${key}`;
+    const def = s.default === undefined ? (required.includes(key) ? '**required**' : '—') : `\`${JSON.stringify(s.default)}\``;
+    out.push(`| \`${path}\` | ${typeOf(s)} | ${def} | ${(s.description ?? '').replaceAll('|', '\\|').replaceAll('\n', ' ')} |`);
+    if (s.type === 'object' && s.properties) rows(s.properties, s.required ?? [], `${path}.`, out);
+    if (s.oneOf && s.oneOf.every((o: Schema) => o.type === 'object')) {
+      for (const o of s.oneOf) {
+        const tag = Object.entries(o.properties).find(([, v]) => (v as Schema).const !== undefined);
+        out.push(`| \`${path}\` with ${tag ? `\`${tag[0]}: ${(tag[1] as Schema).const}\`` : 'variant'} | | | |`);
+        rows(o.properties, o.required ?? [], `${path}.`, out);
+      }
+    }
+  }
+}
+
+export function configReference(): string {
+  const schema = configJsonSchema() as Schema;
+  const out = [
+    '# Configuration reference',
+    '',
+    'Generated from the schema in `src/config/schema.ts` by `npm run docs`; do not edit by hand.',
+    'How the file is found, environment overrides and the `--ini` import: [configuration.md](configuration.md).',
+    '',
+    '## Top level',
+    '',
+    '| key | type | default | meaning |',
+    '|---|---|---|---|',
+  ];
+  const { components, ...top } = schema.properties;
+  rows(top, schema.required ?? [], '', out);
+  for (const variant of components.items.oneOf as Schema[]) {
+    const kind = variant.properties.kind.const;
+    out.push('', `## \`components[]\` with \`kind: ${kind}\``, '', variant.description ?? '', '', '| key | type | default | meaning |', '|---|---|---|---|');
+    rows(variant.properties, variant.required ?? [], '', out);
+  }
+  out.push('', '## Example', '', '```yaml', EXAMPLE.trim(), '```', '');
+  return out.join('\n');
+}
+
+const EXAMPLE = `
+server: { host: 127.0.0.1, port: 8080, token: null }
+dataDir: /var/lib/updater
+backupDir: /opt/dunebugger/backups
+backupRetention: 3
+checkIntervalHours: 24
+includePrerelease: false
+github: { token: null }
+components:
+  - name: scheduler
+    kind: container
+    repo: marco-svitol/dunebugger-scheduler
+    composeFile: /opt/dunebugger/docker-compose.yml
+    service: scheduler
+    health: { url: http://127.0.0.1:8081/health, timeoutSeconds: 60 }
+  - name: core
+    kind: app
+    repo: marco-svitol/dunebugger
+    installPath: /opt/dunebugger/core
+    asset: "dunebugger-{version}.tar.gz"
+    service: { manager: systemd, unit: dunebugger }
+    venv: /opt/dunebugger/venv
+    health: { url: http://127.0.0.1:8080/health, timeoutSeconds: 60 }
+`;
+
+export async function apiReference(): Promise<string> {
+  // The OpenAPI document is what the running server serves at /openapi.json.
+  const { apiWorld } = await import('../test/support/api-harness.js');
+  const w = await apiWorld();
+  try {
+    const doc = (await w.app.inject('/openapi.json')).json() as Schema;
+    const out = ['# HTTP API', '', 'Generated from the route schemas (the OpenAPI document served at `GET /openapi.json`) by `npm run docs`; do not edit by hand.', 'Errors are always `{ "error": { "code", "message" } }`. With `server.token` set, mutations need `Authorization: Bearer <token>`. The WebSocket protocol: [websocket.md](websocket.md).', ''];
+    for (const [path, methods] of Object.entries(doc.paths as Schema)) {
+      for (const [method, op] of Object.entries(methods as Schema)) {
+        out.push(`## ${method.toUpperCase()} ${path}`, '', op.summary ?? '', '');
+        const params = (op.parameters ?? []) as Schema[];
+        if (params.length) {
+          out.push('| parameter | in | type | required |', '|---|---|---|---|');
+          for (const p of params) out.push(`| \`${p.name}\` | ${p.in} | ${typeOf(p.schema ?? {})} | ${p.required ? 'yes' : 'no'} |`);
+          out.push('');
+        }
+        const body = op.requestBody?.content?.['application/json']?.schema;
+        if (body?.properties) {
+          out.push('Body (JSON):', '', '| field | type |', '|---|---|');
+          for (const [k, v] of Object.entries(body.properties as Schema)) out.push(`| \`${k}\` | ${typeOf(v as Schema)} |`);
+          out.push('');
+        }
+        out.push(`Answers: ${Object.keys(op.responses ?? {}).map((c) => `\`${c}\``).join(', ')}`, '');
+      }
+    }
+    return out.join('\n');
+  } finally {
+    await w.close();
+  }
+}
+
+export const REFERENCE_FILE = fileURLToPath(new URL('../docs/configuration-reference.md', import.meta.url));
+export const API_FILE = fileURLToPath(new URL('../docs/api.md', import.meta.url));
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  writeFileSync(REFERENCE_FILE, configReference());
+  writeFileSync(API_FILE, await apiReference());
+  console.log(`wrote ${REFERENCE_FILE} and ${API_FILE}`);
+}
