@@ -1,0 +1,75 @@
+/**
+ * The shipped systemd unit (deploy/updater.service), tried for real: the updater installed under
+ * the test bed's apps directory, the unit (with its hardening) run by the real systemd of the test
+ * bed, answering /healthz; then stopped cleanly.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { freePort, run, testbed } from './support/testbed.js';
+import { waitFor } from './support/service-process.js';
+
+const { skip, need } = await testbed();
+const ROOT = join(import.meta.dirname, '..');
+
+test('deploy/updater.service runs the updater under the test bed systemd; /healthz answers; it stops cleanly', { skip }, async () => {
+  const bed = need();
+  const dir = join(bed.appsDir, `deploy-${process.pid}`);
+  const unit = `dune-updater-test-${process.pid}`;
+  const dexec = (...args: string[]) => run('docker', ['exec', bed.systemd, ...args], bed.env);
+  try {
+    mkdirSync(join(dir, 'app'), { recursive: true });
+    cpSync(process.execPath, join(dir, 'node'));
+    for (const part of ['bin', 'src', 'machines', 'migrations', 'package.json']) cpSync(join(ROOT, part), join(dir, 'app', part), { recursive: true });
+    // Hard links where possible: node_modules is large and on the same file system here.
+    try {
+      execFileSync('cp', ['-al', join(ROOT, 'node_modules'), join(dir, 'app', 'node_modules')]);
+    } catch {
+      cpSync(join(ROOT, 'node_modules'), join(dir, 'app', 'node_modules'), { recursive: true });
+    }
+    const port = await freePort();
+    mkdirSync(join(dir, 'etc'));
+    mkdirSync(join(dir, 'tmp'));
+    writeFileSync(join(dir, 'etc', 'updater.yaml'), `server: {host: 127.0.0.1, port: ${port}}\ndataDir: ${dir}/data\ncheckIntervalHours: 0\ncomponents: []\n`);
+    const shipped = readFileSync(join(ROOT, 'deploy', 'updater.service'), 'utf8');
+    const unitText = shipped
+      .replace(/^WorkingDirectory=.*$/m, `WorkingDirectory=${dir}/app`)
+      .replace(/^ExecStart=.*$/m, `ExecStart=${dir}/node ${dir}/app/bin/updater.mjs serve --config ${dir}/etc/updater.yaml`)
+      .replace(/^ReadWritePaths=.*$/m, `ReadWritePaths=${dir}`)
+      // The test bed keeps its files under /tmp, which PrivateTmp would hide; every other setting is as shipped.
+      .replace(/^PrivateTmp=yes$/m, 'PrivateTmp=no')
+      // ...and so the writable temp dir PrivateTmp would give (tsx keeps its cache there) is one of ours.
+      .replace(/^Environment=(.*)$/m, `Environment=$1 TMPDIR=${dir}/tmp`);
+    assert.notEqual(unitText, shipped);
+    writeFileSync(join(dir, `${unit}.service`), unitText);
+    await dexec('cp', join(dir, `${unit}.service`), `/etc/systemd/system/${unit}.service`);
+    assert.equal((await dexec('systemctl', 'daemon-reload')).code, 0);
+    const start = await dexec('systemctl', 'start', unit);
+    assert.equal(start.code, 0, start.stderr);
+
+    const health = await waitFor('/healthz under systemd', async () => {
+      const r = await fetch(`http://127.0.0.1:${port}/healthz`);
+      return r.ok ? ((await r.json()) as { status: string; version: string }) : null;
+    }, 60_000).catch(async (error) => {
+      const status = await dexec('systemctl', 'status', '--no-pager', '-l', unit);
+      throw new Error(`${(error as Error).message}\n${status.stdout}`);
+    });
+    assert.equal(health.status, 'ok');
+    assert.equal((await dexec('systemctl', 'is-active', unit)).stdout.trim(), 'active');
+    assert.ok(existsSync(join(dir, 'data', 'updater.db')), 'it wrote its journal where ReadWritePaths allows');
+
+    const stop = await dexec('systemctl', 'stop', unit);
+    assert.equal(stop.code, 0);
+    const state = (await dexec('systemctl', 'show', '-p', 'ActiveState', '-p', 'Result', unit)).stdout.trim().split('\n').sort();
+    assert.deepEqual(state, ['ActiveState=inactive', 'Result=success'], 'a clean stop on SIGTERM, not a kill');
+    assert.ok(!existsSync(join(dir, 'data', 'updater.lock')), 'the lock is released');
+  } finally {
+    await dexec('systemctl', 'stop', unit);
+    await dexec('rm', '-f', `/etc/systemd/system/${unit}.service`);
+    await dexec('systemctl', 'daemon-reload');
+    await dexec('systemctl', 'reset-failed');
+    await run('rm', ['-rf', dir]);
+  }
+});
