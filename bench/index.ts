@@ -11,6 +11,7 @@ import { benchJournal } from './journal.js';
 import { benchWebSocket } from './websocket.js';
 import { benchContainer } from './container.js';
 import { benchReleasePipeline } from './release-pipeline.js';
+import { benchBoot } from './boot.js';
 import type { Section } from './util.js';
 
 const benches: Array<[string, () => Promise<Section>]> = [
@@ -19,6 +20,7 @@ const benches: Array<[string, () => Promise<Section>]> = [
   ['websocket', benchWebSocket],
   ['container', benchContainer],
   ['release', benchReleasePipeline],
+  ['boot', benchBoot],
 ];
 
 const only = process.argv.slice(2);
