@@ -59,7 +59,7 @@ test('with no config the service starts on the embedded default, answers /health
       const timer = setTimeout(() => reject(new Error(`no listening line in: ${out}`)), 20_000);
       child.stdout.on('data', (b) => {
         out += b;
-        const m = /"url":"(http:[^"]+)"/.exec(out);
+        const m = /"msg":"updater listening on (http:[^"]+)"/.exec(out);
         if (m) {
           clearTimeout(timer);
           resolve(m[1]!);

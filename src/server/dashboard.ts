@@ -1,15 +1,88 @@
-/** `GET /`: the dashboard. Until the dashboard's own issue lands, a small page that points at the API. */
-import type { FastifyInstance } from 'fastify';
+/**
+ * `GET /`: the dashboard (docs/dashboard.md). Its sources are in ./dashboard/: index.html,
+ * style.css, and client.ts (with its modules), which esbuild's JS API bundles at the first
+ * request for it; the result is kept in memory for the life of the process. Everything is served
+ * from here (no CDN, no external fonts), so the page works on a device with no internet.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { UPDATER_VERSION } from '../version.js';
+import { errorBody } from './routes.js';
 
-const PAGE = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>dune-updater</title></head>
-<body><h1>dune-updater ${UPDATER_VERSION}</h1>
-<p>The dashboard is not built yet. The API: <a href="/api/components">/api/components</a>,
-<a href="/api/runs">/api/runs</a>, <a href="/openapi.json">/openapi.json</a>, <a href="/metrics">/metrics</a>, WebSocket <code>/ws</code>.</p>
-</body></html>`;
+export const DASHBOARD_SOURCES = fileURLToPath(new URL('./dashboard/', import.meta.url));
+
+interface Asset {
+  body: Buffer;
+  type: string;
+  etag: string;
+}
+
+function asset(body: string, type: string): Asset {
+  const buf = Buffer.from(body, 'utf8');
+  return { body: buf, type, etag: `"${createHash('sha256').update(buf).digest('base64url').slice(0, 22)}"` };
+}
+
+/** The browser code as one minified ES module. */
+export async function bundleClient(dir = DASHBOARD_SOURCES): Promise<string> {
+  const result = await build({
+    entryPoints: [join(dir, 'client.ts')],
+    tsconfig: join(dir, 'tsconfig.json'),
+    bundle: true,
+    write: false,
+    format: 'esm',
+    platform: 'browser',
+    target: ['es2020'],
+    minify: true,
+    charset: 'utf8',
+    legalComments: 'none',
+    logLevel: 'silent',
+  });
+  const out = result.outputFiles[0];
+  if (!out) throw new Error('esbuild produced no output');
+  return out.text;
+}
+
+const loaders: Record<string, () => Promise<Asset>> = {
+  page: async () => asset((await readFile(join(DASHBOARD_SOURCES, 'index.html'), 'utf8')).replaceAll('%VERSION%', UPDATER_VERSION), 'text/html; charset=utf-8'),
+  style: async () => asset(await readFile(join(DASHBOARD_SOURCES, 'style.css'), 'utf8'), 'text/css; charset=utf-8'),
+  script: async () => asset(await bundleClient(), 'text/javascript; charset=utf-8'),
+};
+
+/** Built once per process; a failed build is forgotten, so the next request tries again. */
+const cache = new Map<string, Promise<Asset>>();
+function load(name: string): Promise<Asset> {
+  let pending = cache.get(name);
+  if (!pending) {
+    pending = loaders[name]!();
+    cache.set(name, pending);
+    pending.catch(() => cache.delete(name));
+  }
+  return pending;
+}
+
+/** The page only talks to its own origin (REST and /ws); nothing inline, nothing from elsewhere. */
+const CSP = "default-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 export async function registerDashboard(app: FastifyInstance): Promise<void> {
-  app.get('/', { schema: { hide: true } }, async (_request, reply) => reply.type('text/html; charset=utf-8').send(PAGE));
+  const serve = (name: string) => async (request: FastifyRequest, reply: FastifyReply) => {
+    let file: Asset;
+    try {
+      file = await load(name);
+    } catch (error) {
+      request.log.error({ err: error }, `dashboard: cannot build ${name}: ${(error as Error).message}`);
+      return reply.status(500).send(errorBody('internal', `the dashboard's ${name} could not be built; see the updater log`));
+    }
+    reply.header('etag', file.etag).header('cache-control', 'no-cache').header('x-content-type-options', 'nosniff');
+    if (name === 'page') reply.header('content-security-policy', CSP).header('referrer-policy', 'no-referrer');
+    if (request.headers['if-none-match'] === file.etag) return reply.status(304).send();
+    return reply.type(file.type).send(file.body);
+  };
+  const hidden = { schema: { hide: true } };
+  app.get('/', hidden, serve('page'));
+  app.get('/dashboard/style.css', hidden, serve('style'));
+  app.get('/dashboard/app.js', hidden, serve('script'));
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the packages the test bed needs (Debian bookworm, root). A fast no-op when all are present.
+# chromium: the dashboard's browser test (test/dashboard.test.ts) drives it with playwright-core.
 set -euo pipefail
 
-PKGS=(docker.io docker-compose docker-registry busybox-static debootstrap)
+PKGS=(docker.io docker-compose docker-registry busybox-static debootstrap chromium)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

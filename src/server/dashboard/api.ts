@@ -1,0 +1,107 @@
+/** The REST side: the shapes the dashboard reads (CONTRACT.md) and one `api()` call with the token. */
+
+export interface Component {
+  name: string;
+  kind: string;
+  current_version: string | null;
+  latest_version: string | null;
+  update_available: boolean;
+  last_checked: string | null;
+  release_notes: string | null;
+  release_url: string | null;
+  running: boolean | null;
+  active_run: number | null;
+  reason?: string | null;
+  stale?: boolean;
+}
+
+export type Level = 'info' | 'warn' | 'error' | 'debug';
+
+export interface Transition {
+  seq: number;
+  from: string | null;
+  to: string;
+  /** `start`, `apply.done`, `recover`…; unknown (null) for a row only seen over the socket so far. */
+  event: string | null;
+  at: string;
+  message: string;
+  level: Level;
+}
+
+export interface Run {
+  run_id: number;
+  component: string;
+  kind: string;
+  mode?: 'update' | 'restore';
+  from_version: string | null;
+  to_version: string | null;
+  dry_run: boolean;
+  state: string;
+  message: string | null;
+  created_at: string;
+  updated_at: string;
+  finished_at?: string | null;
+  recoveries?: number;
+  transitions?: Array<Omit<Transition, 'level' | 'event'> & { event: string; level?: Level }>;
+}
+
+export interface CheckResult {
+  components: Record<string, { current: string | null; latest: string | null; update_available: boolean }>;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const TOKEN_KEY = 'dune-updater.token';
+
+/** The API token, kept in this browser's localStorage (sent as a Bearer header, and `?token=` on /ws). */
+export const token = {
+  get(): string | null {
+    try {
+      return localStorage.getItem(TOKEN_KEY);
+    } catch {
+      return null;
+    }
+  },
+  set(value: string | null): void {
+    try {
+      if (value) localStorage.setItem(TOKEN_KEY, value);
+      else localStorage.removeItem(TOKEN_KEY);
+    } catch {
+      // storage disabled: the token lives as long as the page
+    }
+  },
+};
+
+export async function api<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  const t = token.get();
+  if (t) headers.authorization = `Bearer ${t}`;
+  // No content-type without a body: Fastify refuses an empty JSON body.
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  let res: Response;
+  try {
+    res = await fetch(path, { method, headers, body: body === undefined ? null : JSON.stringify(body), cache: 'no-store' });
+  } catch {
+    throw new ApiError(0, 'network', 'the updater cannot be reached');
+  }
+  const text = await res.text();
+  let json: unknown = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    // not JSON: the status says enough
+  }
+  if (!res.ok) {
+    const error = (json as { error?: { code?: string; message?: string } } | null)?.error;
+    throw new ApiError(res.status, error?.code ?? `http_${res.status}`, error?.message ?? `${res.status} ${res.statusText}`);
+  }
+  return json as T;
+}
