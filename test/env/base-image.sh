@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Makes `node:20-bookworm-slim` exist in the test bed's engine, so deploy/Dockerfile can be built
+# here unchanged.
+#
+# THIS IS AN OFFLINE STAND-IN, NOT THE OFFICIAL IMAGE. The test bed cannot reach Docker Hub, so
+# when the engine lacks the tag this script assembles a look-alike from parts that ARE reachable:
+#   - a Debian bookworm minbase rootfs (debootstrap from the Debian mirror, cached under
+#     ~/.cache/updater-testbed like up.sh's systemd rootfs), apt sources in deb822 form pointing
+#     at that mirror, like the official debian:bookworm-slim;
+#   - the host's own Node 20 (/usr/bin/node -> /usr/local/bin/node), its npm package
+#     (-> /usr/local/lib/node_modules/npm, with npm/npx links in /usr/local/bin) and its node
+#     headers (/usr/include/node -> /usr/local/include/node), i.e. the official image's layout;
+#   - a `node` user and group (uid/gid 1000), like the official image;
+#   - only when the host's node trusts extra CAs (NODE_EXTRA_CA_CERTS, e.g. a TLS-intercepting
+#     egress proxy in front of the npm registry, as on the test machines): that file, at
+#     /usr/local/share/testbed/extra-ca.pem with NODE_EXTRA_CA_CERTS pointing at it, so `npm ci`
+#     in the build stage reaches the registry the way the host's npm does. The official image
+#     has no such thing and needs none on a normal network.
+# Differences that remain: the npm version is the host's, there is no yarn/corepack and no
+# docker-entrypoint.sh (CMD is plain `node`), and Debian's docs/man pages are not stripped.
+# The image carries the label dune-updater.testbed.standin=true so nobody mistakes it.
+# If the tag already exists (a real pulled/loaded image, or an earlier stand-in) nothing is done;
+# `--force` rebuilds the stand-in.
+#
+# Usage: test/env/base-image.sh [--force]      (DOCKER_HOST defaults to the test bed's engine)
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/common.sh"
+
+IMAGE=node:20-bookworm-slim
+ROOTFS_TAR=$CACHE/bookworm-minbase-rootfs.tar
+B=$TESTBED_DIR/build
+mkdir -p "$B" "$CACHE"
+
+for cmd in docker debootstrap node npm flock; do
+  command -v "$cmd" >/dev/null || die "$cmd not found (run test/env/install.sh)"
+done
+docker info >/dev/null 2>&1 || die "no engine at $DOCKER_HOST: run test/env/up.sh"
+
+# One builder at a time (tests may run this concurrently).
+exec 9>"$B/base-image.lock"
+flock 9
+
+if [ "${1:-}" != "--force" ] && docker image inspect "$IMAGE" >/dev/null 2>&1; then
+  standin=$(docker image inspect -f '{{index .Config.Labels "dune-updater.testbed.standin"}}' "$IMAGE" 2>/dev/null || true)
+  log "$IMAGE present${standin:+ (the offline stand-in)}"
+  exit 0
+fi
+
+node_version=$(node -p 'process.versions.node')
+[ "${node_version%%.*}" = 20 ] || die "host node is $node_version; the stand-in for $IMAGE needs Node 20"
+node_bin=$(readlink -f "$(command -v node)")
+npm_dir=$(cd "$(dirname "$(readlink -f "$(command -v npm)")")/.." && pwd)
+[ -f "$npm_dir/bin/npm-cli.js" ] || die "no npm package at $npm_dir"
+node_include=$(cd "$(dirname "$node_bin")/../include/node" 2>/dev/null && pwd) || die "no node headers next to $node_bin (../include/node)"
+
+# The Debian mirror apt uses for bookworm (same lookup as up.sh; TESTBED_DEBIAN_MIRROR overrides).
+debian_mirror() {
+  [ -n "${TESTBED_DEBIAN_MIRROR:-}" ] && { echo "$TESTBED_DEBIAN_MIRROR"; return; }
+  local m
+  m=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk -v RS= '
+        /(^|\n)Suites:[^\n]*[ \t]bookworm([ \t]|\n|$)/ && match($0, /URIs:[ \t]*[^ \t\n]+/) {
+          split(substr($0, RSTART, RLENGTH), a, /[ \t]+/); print a[2]; exit }')
+  [ -n "$m" ] || m=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+        awk '$1 == "deb" { sub(/^deb +(\[[^]]*\] +)?/, ""); if ($2 == "bookworm") { print $1; exit } }')
+  echo "${m:-http://deb.debian.org/debian}"
+}
+mirror=$(debian_mirror)
+mirror=${mirror%/}
+# The security suite: next to the main archive on deb.debian.org (and its mirrors named .../debian).
+security=${TESTBED_DEBIAN_SECURITY_MIRROR:-}
+[ -n "$security" ] || case $mirror in */debian) security=$mirror-security ;; esac
+
+# --- 1. bookworm minbase rootfs (cached outside the clone) --------------------------------------
+if [ ! -s "$ROOTFS_TAR" ]; then
+  log "debootstrap bookworm minbase from $mirror (about a minute; log: $B/debootstrap-minbase.log)"
+  rm -rf "$B/minbase-root"
+  debootstrap --variant=minbase bookworm "$B/minbase-root" "$mirror" >"$B/debootstrap-minbase.log" 2>&1 \
+    || { tail -n 20 "$B/debootstrap-minbase.log" >&2; die "debootstrap failed"; }
+  tar -C "$B/minbase-root" -cf "$ROOTFS_TAR.tmp" . && mv "$ROOTFS_TAR.tmp" "$ROOTFS_TAR"
+  rm -rf "$B/minbase-root"
+  log "cached rootfs at $ROOTFS_TAR"
+fi
+
+# --- 2. assemble: rootfs + apt sources + node + npm + headers + node user ------------------------
+r=$B/node-standin-root
+rm -rf "$r" && mkdir -p "$r"
+trap 'rm -rf "$r"' EXIT
+tar -C "$r" -xf "$ROOTFS_TAR"
+
+rm -f "$r/etc/apt/sources.list"
+mkdir -p "$r/etc/apt/sources.list.d"
+{
+  printf 'Types: deb\nURIs: %s\nSuites: bookworm bookworm-updates\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$mirror"
+  [ -z "$security" ] || printf '\nTypes: deb\nURIs: %s\nSuites: bookworm-security\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$security"
+} >"$r/etc/apt/sources.list.d/debian.sources"
+[ -s "$r/usr/share/keyrings/debian-archive-keyring.gpg" ] || die "the rootfs has no debian-archive-keyring"
+rm -rf "$r"/var/lib/apt/lists/* "$r"/var/cache/apt/*.bin "$r"/var/cache/apt/archives/*.deb
+
+mkdir -p "$r/usr/local/bin" "$r/usr/local/lib/node_modules" "$r/usr/local/include"
+cp "$node_bin" "$r/usr/local/bin/node"
+cp -a "$npm_dir" "$r/usr/local/lib/node_modules/npm"
+cp -a "$node_include" "$r/usr/local/include/node"
+ln -s ../lib/node_modules/npm/bin/npm-cli.js "$r/usr/local/bin/npm"
+ln -s ../lib/node_modules/npm/bin/npx-cli.js "$r/usr/local/bin/npx"
+changes=()
+if [ -n "${NODE_EXTRA_CA_CERTS:-}" ] && [ -s "$NODE_EXTRA_CA_CERTS" ]; then
+  mkdir -p "$r/usr/local/share/testbed"
+  cp "$NODE_EXTRA_CA_CERTS" "$r/usr/local/share/testbed/extra-ca.pem"
+  changes+=(-c 'ENV NODE_EXTRA_CA_CERTS=/usr/local/share/testbed/extra-ca.pem')
+  log "the host's NODE_EXTRA_CA_CERTS ($NODE_EXTRA_CA_CERTS) goes into the stand-in (test-bed egress only)"
+fi
+chroot "$r" /bin/sh -c 'groupadd --gid 1000 node && useradd --uid 1000 --gid node --shell /bin/bash --create-home node'
+env -u NODE_EXTRA_CA_CERTS chroot "$r" /usr/local/bin/node -e 'process.exit(0)' || die "the host's node does not run in the bookworm rootfs"
+
+log "importing $IMAGE (OFFLINE STAND-IN: bookworm minbase + host node $node_version + npm $(node "$npm_dir/bin/npm-cli.js" --version 2>/dev/null))"
+old_id=$(docker image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null || true)
+tar -C "$r" -c . | docker import \
+  -c "ENV NODE_VERSION=$node_version" \
+  -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+  -c 'LABEL dune-updater.testbed.standin=true' \
+  -c "LABEL dune-updater.testbed.standin.note=\"offline stand-in for the official $IMAGE: Debian bookworm minbase + the host's node $node_version and npm\"" \
+  "${changes[@]}" \
+  -c 'CMD ["node"]' \
+  -m "offline stand-in for $IMAGE (test/env/base-image.sh)" - "$IMAGE" >/dev/null
+new_id=$(docker image inspect -f '{{.Id}}' "$IMAGE")
+# --force: drop the image it replaced, unless something still uses it.
+[ -z "$old_id" ] || [ "$old_id" = "$new_id" ] || docker rmi "$old_id" >/dev/null 2>&1 || true
+log "$IMAGE ready: $(docker image inspect -f '{{.Size}}' "$IMAGE" | awk '{ printf "%.0f MB", $1 / 1e6 }')"
