@@ -3,7 +3,7 @@
  * OpenAPI description and the dashboard. `server.ts` only listens and handles signals; tests
  * build this and use `app.inject` / `app.injectWS`.
  */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import swagger from '@fastify/swagger';
 import { Ajv } from 'ajv';
 import type { AppDeps } from './deps.js';
@@ -25,6 +25,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // A device's log is small: no line per request; failures are logged by the error handler.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 64 * 1024,
+    // What the router refuses before any route runs (a malformed %-escape, a path parameter over
+    // 100 characters) gets the same error shape as everything else.
+    frameworkErrors: (error, _request, reply) => {
+      const status = (error as { statusCode?: number }).statusCode ?? 400;
+      void (reply as FastifyReply).status(status).send(errorBody(status === 414 ? 'uri_too_long' : 'bad_request', error.message));
+    },
   });
 
   // Bodies are validated strictly (a number where a string belongs is a 400, not coerced);

@@ -12,7 +12,10 @@ export const errorBody = (code: string, message: string) => ({ error: { code, me
 export async function apiRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const known = (name: string) => deps.components.some((c) => c.name === name);
 
-  /** Mutations need the token when one is configured. */
+  /**
+   * Mutations need the token when one is configured. Checked in onRequest, before the body is
+   * read or validated: without the token the answer is 401, whatever was sent.
+   */
   const requireToken = async (request: FastifyRequest, reply: FastifyReply) => {
     if (!tokenMatches(deps.token, presentedToken(request))) {
       return reply.status(401).header('www-authenticate', 'Bearer').send(errorBody('unauthorized', 'a valid token is required: send Authorization: Bearer <token>'));
@@ -35,7 +38,7 @@ export async function apiRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
   }, async () => componentViews(deps.components, deps.checker, deps.engine, deps.running));
 
   app.post<{ Body: { component?: string } }>('/api/checks', {
-    preHandler: requireToken,
+    onRequest: requireToken,
     preValidation: emptyBody,
     schema: {
       summary: 'Check GitHub for new releases now',
@@ -49,7 +52,7 @@ export async function apiRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
   });
 
   app.post<{ Params: { name: string }; Body: { version?: string; dry_run?: boolean } }>('/api/components/:name/updates', {
-    preHandler: requireToken,
+    onRequest: requireToken,
     preValidation: emptyBody,
     schema: {
       summary: 'Start an update run (latest, or a given version; dry_run stops after validate)',
@@ -67,7 +70,7 @@ export async function apiRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
   });
 
   app.post<{ Params: { name: string } }>('/api/components/:name/rollback', {
-    preHandler: requireToken,
+    onRequest: requireToken,
     schema: {
       summary: 'Restore the newest backup, as a run of its own',
       params: componentNameParams,

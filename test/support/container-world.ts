@@ -3,7 +3,7 @@
  * releases, and a real engine with the container driver over a real SQLite file.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { pino } from 'pino';
 import { openDatabase } from '../../src/journal/database.js';
 import { Journal } from '../../src/journal/journal.js';
@@ -56,7 +56,8 @@ export async function containerWorld(bed: Bed, options: { retention?: number; he
   process.env.DOCKER_HOST = bed.dockerHost;
   const dir = tempDir('updater-ct-');
   const port = await freePort();
-  const composeDir = join(dir, 'stack');
+  // The compose project is named after this directory: unique per world, so worlds never share containers.
+  const composeDir = join(dir, `stack${basename(dir).replace(/[^a-z0-9]/gi, '').toLowerCase()}`);
   mkdirSync(composeDir);
   const composeFile = join(composeDir, 'docker-compose.yml');
   writeFileSync(composeFile, composeText(bed.registry, options.startTag ?? '1.0.0', port));

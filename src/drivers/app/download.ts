@@ -29,10 +29,14 @@ export interface Downloaded<T = undefined> {
   consumed: T;
 }
 
-const why = (error: unknown) => {
-  const e = error as { code?: string; message?: string; response?: { statusCode?: number } };
-  if (e.response?.statusCode) return `HTTP ${e.response.statusCode}`;
-  return e.code ?? e.message ?? String(error);
+/** Why a download broke, for people: a stall after a 200 is "no data for 30 s", not "HTTP 200". */
+const why = (error: unknown, idleTimeoutMs?: number) => {
+  const e = error as { name?: string; event?: string; code?: string; message?: string; response?: { statusCode?: number } };
+  const status = e.response?.statusCode;
+  if (status && (status < 200 || status >= 300)) return `HTTP ${status}`;
+  if (e.name === 'TimeoutError' && e.event === 'socket' && idleTimeoutMs) return `no data from the server for ${Math.round(idleTimeoutMs / 1000)} s`;
+  // A system error's message says what it means ("ENOSPC: no space left on device, write").
+  return e.message || e.code || String(error);
 };
 
 /**
@@ -70,6 +74,9 @@ export async function downloadTo<T = undefined>(url: string, path: string, optio
   // The side stream feeds `consume`; the tee waits for it (backpressure), and once `consume` is
   // done (a tar can end before its gzip does) the rest is drained so the download can finish.
   const side = options.consume ? new PassThrough({ highWaterMark: 1 << 20 }) : null;
+  // The consumer attaches its listeners only after its own awaits (mkdir...): a download that breaks
+  // before then must not be an unhandled 'error' event on the side stream (it would crash the process).
+  side?.on('error', () => undefined);
   const tee = new Transform({
     transform(chunk: Buffer, _enc, callback) {
       if (side && !side.destroyed && !side.writableEnded && !side.write(chunk)) side.once('drain', () => callback(null, chunk));
@@ -115,7 +122,7 @@ export async function downloadTo<T = undefined>(url: string, path: string, optio
     if (cause instanceof UpdateError) throw cause;
     if (!downloadError && consumerError) throw consumerError;
     options.signal?.throwIfAborted();
-    throw new UpdateError('download_failed', `downloading ${url} failed (${why(cause)}) after ${bytes} bytes`);
+    throw new UpdateError('download_failed', `downloading ${url} failed (${why(cause, options.idleTimeoutMs ?? 30_000)}) after ${bytes} bytes`);
   }
   const expected = options.expectedBytes && options.expectedBytes > 0 ? options.expectedBytes : total;
   if (expected !== null && bytes !== expected) {
