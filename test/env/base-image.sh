@@ -54,17 +54,6 @@ npm_dir=$(cd "$(dirname "$(readlink -f "$(command -v npm)")")/.." && pwd)
 [ -f "$npm_dir/bin/npm-cli.js" ] || die "no npm package at $npm_dir"
 node_include=$(cd "$(dirname "$node_bin")/../include/node" 2>/dev/null && pwd) || die "no node headers next to $node_bin (../include/node)"
 
-# The Debian mirror apt uses for bookworm (same lookup as up.sh; TESTBED_DEBIAN_MIRROR overrides).
-debian_mirror() {
-  [ -n "${TESTBED_DEBIAN_MIRROR:-}" ] && { echo "$TESTBED_DEBIAN_MIRROR"; return; }
-  local m
-  m=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk -v RS= '
-        /(^|\n)Suites:[^\n]*[ \t]bookworm([ \t]|\n|$)/ && match($0, /URIs:[ \t]*[^ \t\n]+/) {
-          split(substr($0, RSTART, RLENGTH), a, /[ \t]+/); print a[2]; exit }')
-  [ -n "$m" ] || m=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-        awk '$1 == "deb" { sub(/^deb +(\[[^]]*\] +)?/, ""); if ($2 == "bookworm") { print $1; exit } }')
-  echo "${m:-http://deb.debian.org/debian}"
-}
 mirror=$(debian_mirror)
 mirror=${mirror%/}
 # The security suite: next to the main archive on deb.debian.org (and its mirrors named .../debian).

@@ -26,3 +26,15 @@ wait_for() {
     sleep 0.2
   done
 }
+
+# The Debian mirror apt uses for bookworm (deb822 or one-line sources); TESTBED_DEBIAN_MIRROR overrides.
+debian_mirror() {
+  [ -n "${TESTBED_DEBIAN_MIRROR:-}" ] && { echo "$TESTBED_DEBIAN_MIRROR"; return; }
+  local m
+  m=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk -v RS= '
+        /(^|\n)Suites:[^\n]*[ \t]bookworm([ \t]|\n|$)/ && match($0, /URIs:[ \t]*[^ \t\n]+/) {
+          split(substr($0, RSTART, RLENGTH), a, /[ \t]+/); print a[2]; exit }')
+  [ -n "$m" ] || m=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+        awk '$1 == "deb" { sub(/^deb +(\[[^]]*\] +)?/, ""); if ($2 == "bookworm") { print $1; exit } }')
+  echo "${m:-http://deb.debian.org/debian}"
+}

@@ -70,16 +70,6 @@ for tag in 1.0.0 1.1.0 1.2.0 1.3.0; do
 done
 
 # --- 4. systemd container --------------------------------------------------------------------
-debian_mirror() {  # the Debian mirror apt uses for bookworm (deb822 or one-line sources)
-  [ -n "${TESTBED_DEBIAN_MIRROR:-}" ] && { echo "$TESTBED_DEBIAN_MIRROR"; return; }
-  local m
-  m=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk -v RS= '
-        /(^|\n)Suites:[^\n]*[ \t]bookworm([ \t]|\n|$)/ && match($0, /URIs:[ \t]*[^ \t\n]+/) {
-          split(substr($0, RSTART, RLENGTH), a, /[ \t]+/); print a[2]; exit }')
-  [ -n "$m" ] || m=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-        awk '$1 == "deb" { sub(/^deb +(\[[^]]*\] +)?/, ""); if ($2 == "bookworm") { print $1; exit } }')
-  echo "${m:-http://deb.debian.org/debian}"
-}
 ROOTFS_TAR=$CACHE/systemd-rootfs.tar
 if ! docker image inspect testbed/systemd >/dev/null 2>&1; then
   if [ ! -s "$ROOTFS_TAR" ]; then
