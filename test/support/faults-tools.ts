@@ -9,20 +9,11 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { bedVars, run } from './testbed.js';
+import { mulberry32 } from '../../soak/rng.js';
 
 // ------------------------------------------------------------------------------------ PRNG
 
-/** mulberry32: a tiny, good enough 32-bit PRNG; same seed, same sequence. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 } from '../../soak/rng.js';
 
 export interface Rng {
   seed: number;
