@@ -42,6 +42,8 @@ export interface Sample {
   children: number;
   threads: number;
   rssMB: number;
+  /** V8 heap in use, from the service's own /metrics (updater_nodejs_heap_size_used_bytes). */
+  heapMB: number;
   appProcesses: number;
   tempFiles: string[];
   backups: number;
@@ -89,7 +91,17 @@ function processesIn(dir: string): number {
 const ls = (dir: string) => (existsSync(dir) ? readdirSync(dir) : []);
 const sizeMB = (path: string) => (existsSync(path) ? statSync(path).size / 1048576 : 0);
 
-function sample(pid: number, data: string, updates: number, runs: number): Sample {
+async function heapUsedMB(base: string): Promise<number> {
+  try {
+    const text = await (await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+    const m = /^updater_nodejs_heap_size_used_bytes(?:\{[^}]*\})? ([\d.e+]+)/m.exec(text);
+    return m ? Number(m[1]) / 1048576 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+function sample(pid: number, data: string, updates: number, runs: number, heapMB = NaN): Sample {
   const backupDir = join(data, 'backups');
   const backupName = new RegExp(`^${COMPONENT}\\.\\d{8}_\\d{6}(?:_\\d+)?\\.tar\\.gz$`);
   const tempFiles = [
@@ -105,6 +117,7 @@ function sample(pid: number, data: string, updates: number, runs: number): Sampl
     children: childrenOf(pid),
     threads: procStatus(pid, 'Threads'),
     rssMB: procStatus(pid, 'VmRSS') / 1024,
+    heapMB,
     appProcesses: processesIn(join(data, 'demo', 'app')),
     tempFiles,
     backups: ls(backupDir).filter((n) => backupName.test(n)).length,
@@ -184,7 +197,7 @@ export async function soak(updates: number): Promise<SoakReport> {
       return c.body.every((x) => !x.active_run);
     });
     await sleep(1000);
-    samples.push(sample(pid, data, 0, 0));
+    samples.push(sample(pid, data, 0, 0, await heapUsedMB(base)));
     console.log(`sample @0: ${JSON.stringify(samples.at(-1))}`);
 
     let n = 0;
@@ -221,7 +234,7 @@ export async function soak(updates: number): Promise<SoakReport> {
       }
       console.log(line);
       if (u % SAMPLE_EVERY === 0 || u === updates) {
-        samples.push(sample(pid, data, u, n));
+        samples.push(sample(pid, data, u, n, await heapUsedMB(base)));
         console.log(`sample @${u}: ${JSON.stringify(samples.at(-1))}`);
       }
     }
@@ -269,6 +282,7 @@ function soakMarkdown(updates: number, ms: number, runs: RunRecord[], samples: S
     ['child processes (`ps --ppid PID`)', (s) => s.children, 0],
     ['threads', (s) => s.threads, 0],
     ['RSS (MB, VmRSS)', (s) => s.rssMB, 1],
+    ['V8 heap used (MB, its /metrics)', (s) => s.heapMB, 1],
     ['sample-app processes running', (s) => s.appProcesses, 0],
     ['temp files (downloads, staging/old/failed/restoring trees, partial backups)', (s) => s.tempFiles.length, 0],
     [`backups of sample-app (retention ${RETENTION})`, (s) => s.backups, 0],
@@ -283,7 +297,7 @@ function soakMarkdown(updates: number, ms: number, runs: RunRecord[], samples: S
     const grew = b > a ? (d ? `+${(b - a).toFixed(d)}` : `**+${b - a}**`) : 'no';
     return [name, a.toFixed(d), b.toFixed(d), Math.max(...vs).toFixed(d), grew];
   });
-  const sampleRows = samples.map((s) => [s.updates, s.runs, s.fds, s.children, s.threads, s.rssMB.toFixed(1), s.appProcesses, s.tempFiles.length ? s.tempFiles.join(', ') : 0, s.backups, s.dbMB.toFixed(2), s.walMB.toFixed(2)]);
+  const sampleRows = samples.map((s) => [s.updates, s.runs, s.fds, s.children, s.threads, s.rssMB.toFixed(1), s.heapMB.toFixed(1), s.appProcesses, s.tempFiles.length ? s.tempFiles.join(', ') : 0, s.backups, s.dbMB.toFixed(2), s.walMB.toFixed(2)]);
   const total = runs.length;
   const lines = [
     '## Soak (the real `updater serve`, embedded demo)',
@@ -302,7 +316,7 @@ function soakMarkdown(updates: number, ms: number, runs: RunRecord[], samples: S
     '',
     `Samples (at the start, every ${SAMPLE_EVERY} updates and at the end, each taken right after a run ended):`,
     '',
-    table(['updates', 'runs', 'fds', 'children', 'threads', 'RSS MB', 'app procs', 'temp files', 'backups', 'db MB', 'WAL MB'], sampleRows),
+    table(['updates', 'runs', 'fds', 'children', 'threads', 'RSS MB', 'heap MB', 'app procs', 'temp files', 'backups', 'db MB', 'WAL MB'], sampleRows),
     '',
     `Backups right after each successful update: at most ${maxBackupsAfterSuccess} (retention ${RETENTION}${maxBackupsAfterSuccess <= RETENTION ? ': kept' : ': **exceeded**'}). ` +
       'A rolled-back update adds one that stays until the next success prunes (the contract prunes only after a success), so a sample taken after a bad update shows one more.',
