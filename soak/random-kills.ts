@@ -408,7 +408,7 @@ export async function randomKills(seed: number, n: number): Promise<KillsReport>
 
 const count = <T>(xs: T[], f: (x: T) => boolean) => xs.filter(f).length;
 
-function killsMarkdown(seed: number, n: number, ms: number, results: KillResult[]): string {
+export function killsMarkdown(seed: number, n: number, ms: number, results: KillResult[]): string {
   const consistent = count(results, (r) => r.consistent);
   const killed = count(results, (r) => r.killed);
   const outcomes = [...new Set(results.map((r) => r.outcome))].sort();
