@@ -10,9 +10,8 @@ import { ConfigError, EMBEDDED_SOURCE, loadConfig } from './config/index.js';
 import { openDatabase, JournalError } from './journal/database.js';
 import { Journal, type RunView } from './journal/journal.js';
 import { createLogger } from './log.js';
-import { openCore, startService } from './server/server.js';
 import { toCheckResult, type CheckResultBody } from './releases/checker.js';
-import { EXIT, runAndFollow } from './cli/run-command.js';
+import { EXIT } from './cli/exit-codes.js';
 import { Remote, RemoteError } from './cli/remote.js';
 import type { Config } from './config/index.js';
 import { UPDATER_VERSION } from './version.js';
@@ -37,7 +36,7 @@ Exit codes: 0 done (succeeded, up to date, validated); 1 not applied (aborted, r
 2 usage or invalid configuration; 3 failure (journal, service); 4 rollback failed: manual
 intervention required; 5 busy (another run is active).`;
 
-function main(argv: string[]): Promise<number> | number {
+async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -93,6 +92,7 @@ function main(argv: string[]): Promise<number> | number {
         console.error(`usage: updater ${command} COMPONENT`);
         return EXIT.usage;
       }
+      const { runAndFollow } = await import('./cli/run-command.js');
       return runAndFollow(config, { component: rest[0], version: values.version ?? null, dryRun: values['dry-run'] ?? false, mode: command === 'rollback' ? 'restore' : 'update', json: values.json ?? false });
     }
     case 'config': {
@@ -157,7 +157,8 @@ function main(argv: string[]): Promise<number> | number {
   }
 }
 
-async function serve(config: Parameters<typeof startService>[0], source: string): Promise<number> {
+async function serve(config: Config, source: string): Promise<number> {
+  const { startService } = await import('./server/server.js');
   const logger = createLogger();
   let service;
   try {
@@ -206,6 +207,7 @@ async function check(config: Config, only: string | undefined, json: boolean): P
     }
   }
   const logger = createLogger(process.env.UPDATER_LOG_LEVEL ?? 'silent');
+  const { openCore } = await import('./server/server.js');
   const core = openCore(config, logger);
   try {
     const statuses = await core.checker.check(only);

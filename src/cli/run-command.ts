@@ -14,7 +14,9 @@ import { Engine } from '../engine/engine.js';
 import { Remote, RemoteError } from './remote.js';
 
 /** Exit codes scripts can use. */
-export const EXIT = { ok: 0, notApplied: 1, usage: 2, failure: 3, manual: 4, busy: 5 } as const;
+import { EXIT } from './exit-codes.js';
+
+export { EXIT };
 
 /** A manual rollback (`mode: restore`) that ends rolled_back did what was asked: 0. */
 export function exitCodeFor(state: string, mode: 'update' | 'restore' = 'update'): number {

@@ -5,12 +5,12 @@
  */
 import Database from 'better-sqlite3';
 import { readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../paths.js';
 
 export type Db = Database.Database;
 
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
+export const MIGRATIONS_DIR = join(PACKAGE_ROOT, 'migrations');
 
 export class JournalError extends Error {
   readonly code: string;

@@ -1,19 +1,21 @@
 /**
  * `GET /`: the dashboard (docs/dashboard.md). Its sources are in ./dashboard/: index.html,
- * style.css, and client.ts (with its modules), which esbuild's JS API bundles at the first
- * request for it; the result is kept in memory for the life of the process. Everything is served
- * from here (no CDN, no external fonts), so the page works on a device with no internet.
+ * style.css, and client.ts (with its modules). The build (`npm run build`) bundles the browser
+ * code into dist/dashboard/ beside copies of the page and the style, and the service serves those
+ * files; run from the sources (tsx), esbuild bundles client.ts at the first request instead. The
+ * result is kept in memory for the life of the process. Everything is served from here (no CDN,
+ * no external fonts), so the page works on a device with no internet.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { BUNDLED, PACKAGE_ROOT } from '../paths.js';
 import { UPDATER_VERSION } from '../version.js';
 import { errorBody } from './routes.js';
 
-export const DASHBOARD_SOURCES = fileURLToPath(new URL('./dashboard/', import.meta.url));
+/** Where the page, the style and the browser bundle are read from. */
+const FILES = BUNDLED ? join(PACKAGE_ROOT, 'dist', 'dashboard') : join(PACKAGE_ROOT, 'src', 'server', 'dashboard');
 
 interface Asset {
   body: Buffer;
@@ -26,30 +28,11 @@ function asset(body: string, type: string): Asset {
   return { body: buf, type, etag: `"${createHash('sha256').update(buf).digest('base64url').slice(0, 22)}"` };
 }
 
-/** The browser code as one minified ES module. */
-export async function bundleClient(dir = DASHBOARD_SOURCES): Promise<string> {
-  const result = await build({
-    entryPoints: [join(dir, 'client.ts')],
-    tsconfig: join(dir, 'tsconfig.json'),
-    bundle: true,
-    write: false,
-    format: 'esm',
-    platform: 'browser',
-    target: ['es2020'],
-    minify: true,
-    charset: 'utf8',
-    legalComments: 'none',
-    logLevel: 'silent',
-  });
-  const out = result.outputFiles[0];
-  if (!out) throw new Error('esbuild produced no output');
-  return out.text;
-}
-
 const loaders: Record<string, () => Promise<Asset>> = {
-  page: async () => asset((await readFile(join(DASHBOARD_SOURCES, 'index.html'), 'utf8')).replaceAll('%VERSION%', UPDATER_VERSION), 'text/html; charset=utf-8'),
-  style: async () => asset(await readFile(join(DASHBOARD_SOURCES, 'style.css'), 'utf8'), 'text/css; charset=utf-8'),
-  script: async () => asset(await bundleClient(), 'text/javascript; charset=utf-8'),
+  page: async () => asset((await readFile(join(FILES, 'index.html'), 'utf8')).replaceAll('%VERSION%', UPDATER_VERSION), 'text/html; charset=utf-8'),
+  style: async () => asset(await readFile(join(FILES, 'style.css'), 'utf8'), 'text/css; charset=utf-8'),
+  script: async () =>
+    asset(BUNDLED ? await readFile(join(FILES, 'app.js'), 'utf8') : await (await import('./dashboard-bundle.js')).bundleClient(), 'text/javascript; charset=utf-8'),
 };
 
 /** Built once per process; a failed build is forgotten, so the next request tries again. */

@@ -1,8 +1,10 @@
 /**
  * The Docker engine, through dockerode (DOCKER_HOST is honoured): ask the registry whether a tag
  * exists without pulling, pull with layer progress, inspect containers and images, re-tag.
+ * dockerode is loaded at the first call, so a device with only app components never loads it
+ * (it is the heaviest module the service has: ~15 MB of RSS and ~150 ms; docs/performance.md).
  */
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { UpdateError } from '../../engine/driver.js';
 
 export interface PullProgress {
@@ -33,15 +35,17 @@ const messageOf = (error: unknown) => {
 };
 
 export class DockerEngine {
-  readonly docker: Docker;
+  private client: Promise<Docker> | null = null;
 
-  constructor(docker = new Docker()) {
-    this.docker = docker;
+  /** The dockerode client, created at the first call. */
+  private api(): Promise<Docker> {
+    return (this.client ??= import('dockerode').then(({ default: Dockerode }) => new Dockerode()));
   }
 
   async ping(): Promise<void> {
+    const docker = await this.api();
     try {
-      await this.docker.ping();
+      await docker.ping();
     } catch (error) {
       throw new UpdateError('docker_unreachable', `the Docker engine does not answer (${messageOf(error)})`);
     }
@@ -49,8 +53,9 @@ export class DockerEngine {
 
   /** Whether the registry has `ref` (asked through the engine, no pull). */
   async tagExists(ref: string, signal?: AbortSignal): Promise<boolean> {
+    const docker = await this.api();
     try {
-      await this.docker.getImage(ref).distribution({ abortSignal: signal } as never);
+      await docker.getImage(ref).distribution({ abortSignal: signal } as never);
       return true;
     } catch (error) {
       const status = statusOf(error);
@@ -62,15 +67,16 @@ export class DockerEngine {
 
   /** Pulls `ref`, reporting layer progress; resolves with the local image id. */
   async pull(ref: string, onProgress: (p: PullProgress) => void, signal?: AbortSignal): Promise<string> {
+    const docker = await this.api();
     let stream: NodeJS.ReadableStream;
     try {
-      stream = (await this.docker.pull(ref, { abortSignal: signal } as never)) as NodeJS.ReadableStream;
+      stream = (await docker.pull(ref, { abortSignal: signal } as never)) as NodeJS.ReadableStream;
     } catch (error) {
       throw new UpdateError(statusOf(error) === 404 ? 'image_missing' : 'pull_failed', `pulling ${ref} failed: ${messageOf(error)}`);
     }
     const layers = new Map<string, { current: number; total: number; done: boolean }>();
     await new Promise<void>((resolve, reject) => {
-      this.docker.modem.followProgress(
+      docker.modem.followProgress(
         stream,
         (error: Error | null, output: Array<{ error?: string }>) => {
           const failed = error ?? (output.find((o) => o.error) ? new Error(output.find((o) => o.error)!.error) : null);
@@ -98,16 +104,18 @@ export class DockerEngine {
   }
 
   async imageId(ref: string): Promise<string> {
+    const docker = await this.api();
     try {
-      return (await this.docker.getImage(ref).inspect()).Id;
+      return (await docker.getImage(ref).inspect()).Id;
     } catch (error) {
       throw new UpdateError('image_missing', `the image ${ref} is not on this machine (${messageOf(error)})`);
     }
   }
 
   async hasImage(idOrRef: string): Promise<boolean> {
+    const docker = await this.api();
     try {
-      await this.docker.getImage(idOrRef).inspect();
+      await docker.getImage(idOrRef).inspect();
       return true;
     } catch {
       return false;
@@ -116,8 +124,9 @@ export class DockerEngine {
 
   /** Points `repository:tag` at the image `imageId` (so a recreate uses exactly those bytes). */
   async tag(imageId: string, repository: string, tag: string): Promise<void> {
+    const docker = await this.api();
     try {
-      await this.docker.getImage(imageId).tag({ repo: repository, tag });
+      await docker.getImage(imageId).tag({ repo: repository, tag });
     } catch (error) {
       throw new UpdateError('tag_failed', `cannot tag image ${imageId.slice(0, 19)} as ${repository}:${tag}: ${messageOf(error)}`);
     }
@@ -128,8 +137,9 @@ export class DockerEngine {
    * both label it), through the Engine API: milliseconds, where `compose ps` costs half a second.
    */
   async serviceContainer(workingDir: string, service: string): Promise<string | null> {
+    const docker = await this.api();
     try {
-      const list = await this.docker.listContainers({
+      const list = await docker.listContainers({
         all: true,
         filters: { label: [`com.docker.compose.service=${service}`, `com.docker.compose.project.working_dir=${workingDir}`] },
       });
@@ -140,8 +150,9 @@ export class DockerEngine {
   }
 
   async container(id: string): Promise<ContainerState | null> {
+    const docker = await this.api();
     try {
-      const c = await this.docker.getContainer(id).inspect();
+      const c = await docker.getContainer(id).inspect();
       return {
         id: c.Id,
         name: c.Name.replace(/^\//, ''),
@@ -162,8 +173,9 @@ export class DockerEngine {
 
   /** Where the engine keeps images, for the free-disk check (null when it does not say). */
   async dataRoot(): Promise<string | null> {
+    const docker = await this.api();
     try {
-      return ((await this.docker.info()) as { DockerRootDir?: string }).DockerRootDir ?? null;
+      return ((await docker.info()) as { DockerRootDir?: string }).DockerRootDir ?? null;
     } catch {
       return null;
     }
