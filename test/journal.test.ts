@@ -7,7 +7,7 @@ import { openDatabase, readMigrations, JournalError } from '../src/journal/datab
 import { Journal, BusyError } from '../src/journal/journal.js';
 import { cleanup, tempDir } from './support/harness.js';
 
-test('every connection runs WAL with synchronous=FULL, also after re-opening and after a transaction', () => {
+test('every connection runs WAL with synchronous=FULL and a 2 MB page cache, also after re-opening and after a transaction', () => {
   const dir = tempDir();
   try {
     const path = join(dir, 'updater.db');
@@ -19,9 +19,14 @@ test('every connection runs WAL with synchronous=FULL, also after re-opening and
       assert.equal(db.pragma('synchronous', { simple: true }), 2, 'synchronous must read FULL (2)');
       assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
       assert.equal(db.pragma('busy_timeout', { simple: true }), 5000);
+      // better-sqlite3's build defaults to 16 MB; the start-up quick_check would fill it with the journal.
+      assert.equal(db.pragma('cache_size', { simple: true }), -2048, 'a 2 MB page cache');
       db.prepare(`UPDATE runs SET result = 'aborted'`).run();
       db.close();
     }
+    const reader = openDatabase(path, { readonly: true });
+    assert.equal(reader.pragma('cache_size', { simple: true }), -2048, 'the CLI\'s read-only connection too');
+    reader.close();
   } finally {
     cleanup(dir);
   }
