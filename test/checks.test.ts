@@ -11,7 +11,8 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { startFakeGitHub, type FakeGitHub } from '../src/demo/local-github.js';
-import { cleanup, seedRoot, tempDir, TSX_IMPORT } from './support/harness.js';
+import { cleanup, seedRoot, tempDir } from './support/harness.js';
+import { LAUNCHER } from './support/built.js';
 import { openDatabase } from '../src/journal/database.js';
 import { Journal } from '../src/journal/journal.js';
 import { Engine } from '../src/engine/engine.js';
@@ -314,10 +315,9 @@ test('`updater check` prints a table of what the fake GitHub offers', async () =
     const cfg = join(w.dir, 'updater.yaml');
     const { freePort } = await import('./support/testbed.js');
     writeFileSync(cfg, `dataDir: ./data\nserver: {port: ${await freePort()}}\ngithub: {apiUrl: "${w.gh.apiUrl}", rawUrl: "${w.gh.rawUrl}"}\ncomponents:\n  - {name: core, kind: app, repo: o/core, installPath: ./core, service: {manager: command, start: "true", stop: "true", status: "true"}}\n`);
-    const cli = join(import.meta.dirname, '..', 'src', 'cli.ts');
     // Asynchronously: the fake GitHub answers from this very process.
     const run = (...args: string[]) =>
-      promisify(execFile)(process.execPath, ['--import', TSX_IMPORT, cli, ...args, '--config', cfg], { encoding: 'utf8', timeout: 30_000 }).then(
+      promisify(execFile)(LAUNCHER, [...args, '--config', cfg], { encoding: 'utf8', timeout: 30_000 }).then(
         (r) => ({ status: 0, stdout: r.stdout, stderr: r.stderr }),
         (e: { code: number; stdout: string; stderr: string }) => ({ status: e.code, stdout: e.stdout, stderr: e.stderr }),
       );

@@ -4,12 +4,12 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cleanup, tempDir, TSX_IMPORT } from './support/harness.js';
-import { CLI, prepareDemoDir, startService } from './support/service-process.js';
+import { cleanup, tempDir } from './support/harness.js';
+import { LAUNCHER, prepareDemoDir, startService } from './support/service-process.js';
 
 function cli(cwd: string, args: string[], env: Record<string, string> = {}) {
   return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, ['--import', TSX_IMPORT, CLI, ...args], { cwd, env: { ...process.env, ...env }, timeout: 120_000 }, (error, stdout, stderr) => {
+    execFile(LAUNCHER, args, { cwd, env: { ...process.env, ...env }, timeout: 120_000 }, (error, stdout, stderr) => {
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
     });
   });

@@ -4,14 +4,14 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cleanup, tempDir, TSX_IMPORT } from './support/harness.js';
+import { cleanup, tempDir } from './support/harness.js';
+import { LAUNCHER } from './support/built.js';
 import { openDatabase } from '../src/journal/database.js';
 import { Journal } from '../src/journal/journal.js';
 
-const CLI = join(import.meta.dirname, '..', 'src', 'cli.ts');
 
 function run(args: string[], cwd: string, env: Record<string, string> = {}) {
-  return spawnSync(process.execPath, ['--import', TSX_IMPORT, CLI, ...args], { cwd, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 30_000 });
+  return spawnSync(LAUNCHER, args, { cwd, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 30_000 });
 }
 
 const invalid: Array<[string, string, RegExp]> = [
@@ -52,7 +52,7 @@ test('an invalid environment override exits 2 and names the variable', () => {
 
 test('with no config the service starts on the embedded default, answers /healthz, and stops on SIGTERM', async () => {
   const dir = tempDir();
-  const child = spawn(process.execPath, ['--import', TSX_IMPORT, CLI, 'serve'], { cwd: dir, env: { ...process.env, UPDATER_SERVER__PORT: '0' } });
+  const child = spawn(LAUNCHER, ['serve'], { cwd: dir, env: { ...process.env, UPDATER_SERVER__PORT: '0' } });
   try {
     let out = '';
     const url = await new Promise<string>((resolve, reject) => {

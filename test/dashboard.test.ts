@@ -13,12 +13,12 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { cleanup, tempDir, TSX_IMPORT } from './support/harness.js';
+import { cleanup, tempDir } from './support/harness.js';
+import { LAUNCHER } from './support/built.js';
 import { apiWorld } from './support/api-harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ROOT = join(import.meta.dirname, '..');
-const CLI = join(ROOT, 'src', 'cli.ts');
 const SHOTS = process.env.DASHBOARD_SCREENSHOTS ?? join(ROOT, 'docs');
 const CHROMIUM_ARGS = [
   '--headless',
@@ -61,7 +61,7 @@ class Service {
   }
 
   async start(): Promise<void> {
-    const child = spawn(process.execPath, ['--import', TSX_IMPORT, CLI, 'serve'], {
+    const child = spawn(LAUNCHER, ['serve'], {
       cwd: this.dir,
       env: { ...process.env, UPDATER_SERVER__PORT: String(this.port) },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -3,7 +3,7 @@
 // private dockerd, a registry on 127.0.0.1:5001, a systemd container), installing its Debian
 // packages first when they are missing and we are root, then runs every test/**/*.test.ts
 // through node's test runner with tsx. Node 20's runner takes no globs, so files are listed
-// here. Extra arguments are passed on (e.g. `npm test -- --test-name-pattern crash`).
+// here. It builds dist/ first (scripts/build.ts). Extra arguments are passed on (e.g. `npm test -- --test-name-pattern crash`).
 // NO_TESTBED=1 skips the bed (its tests then skip, or fail under CI=true).
 import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -12,6 +12,13 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const sh = (script) => spawnSync('bash', [join(root, 'test', 'env', script)], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] }).status;
+
+// The build (dist/) first: the tests that start the updater as a process run what ships.
+const built = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'scripts', 'build.ts')], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+if (built.status !== 0) {
+  console.error('npm test: the build failed (scripts/build.ts); nothing was tested');
+  process.exit(built.status ?? 1);
+}
 
 if (process.env.NO_TESTBED !== '1') {
   const isRoot = process.getuid?.() === 0;

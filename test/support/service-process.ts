@@ -2,10 +2,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TSX_IMPORT } from './harness.js';
+import { LAUNCHER } from './built.js';
 import { freePort } from './testbed.js';
 
-export const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli.ts');
+export { LAUNCHER };
 
 export interface ServiceProcess {
   child: ChildProcess;
@@ -28,7 +28,7 @@ export function demoAppPort(cwd: string): number {
 
 /** Starts `updater serve` and resolves once it listens (or rejects with its output if it exits). */
 export function startService(cwd: string, env: Record<string, string> = {}, args: string[] = []): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, ['--import', TSX_IMPORT, CLI, 'serve', ...args], { cwd, env: { ...process.env, UPDATER_SERVER__PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(LAUNCHER, ['serve', ...args], { cwd, env: { ...process.env, UPDATER_SERVER__PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (b) => (out += b));
   child.stderr!.on('data', (b) => (out += b));
@@ -54,7 +54,7 @@ export function startService(cwd: string, env: Record<string, string> = {}, args
 /** Runs `updater serve` expecting it to exit; resolves with its code and output. */
 export function serveUntilExit(cwd: string, env: Record<string, string> = {}): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', TSX_IMPORT, CLI, 'serve'], { cwd, env: { ...process.env, UPDATER_SERVER__PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(LAUNCHER, ['serve'], { cwd, env: { ...process.env, UPDATER_SERVER__PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (b) => (out += b));
     child.stderr.on('data', (b) => (out += b));
