@@ -22,7 +22,7 @@ test('deploy/updater.service runs the updater under the test bed systemd; /healt
   try {
     mkdirSync(join(dir, 'app'), { recursive: true });
     cpSync(process.execPath, join(dir, 'node'));
-    for (const part of ['bin', 'src', 'machines', 'migrations', 'package.json']) cpSync(join(ROOT, part), join(dir, 'app', part), { recursive: true });
+    for (const part of ['bin', 'dist', 'migrations', 'package.json']) cpSync(join(ROOT, part), join(dir, 'app', part), { recursive: true });
     // Hard links where possible: node_modules is large and on the same file system here.
     try {
       execFileSync('cp', ['-al', join(ROOT, 'node_modules'), join(dir, 'app', 'node_modules')]);
@@ -31,18 +31,17 @@ test('deploy/updater.service runs the updater under the test bed systemd; /healt
     }
     const port = await freePort();
     mkdirSync(join(dir, 'etc'));
-    mkdirSync(join(dir, 'tmp'));
     writeFileSync(join(dir, 'etc', 'updater.yaml'), `server: {host: 127.0.0.1, port: ${port}}\ndataDir: ${dir}/data\ncheckIntervalHours: 0\ncomponents: []\n`);
     const shipped = readFileSync(join(ROOT, 'deploy', 'updater.service'), 'utf8');
     const unitText = shipped
       .replace(/^WorkingDirectory=.*$/m, `WorkingDirectory=${dir}/app`)
-      .replace(/^ExecStart=.*$/m, `ExecStart=${dir}/node ${dir}/app/bin/updater.mjs serve --config ${dir}/etc/updater.yaml`)
+      // The shipped command line, flags and all, with this test's paths.
+      .replace(/^ExecStart=\/usr\/bin\/node (.*) \/opt\/dune-updater\/bin\/updater\.mjs serve --config \S+$/m, `ExecStart=${dir}/node $1 ${dir}/app/bin/updater.mjs serve --config ${dir}/etc/updater.yaml`)
       .replace(/^ReadWritePaths=.*$/m, `ReadWritePaths=${dir}`)
       // The test bed keeps its files under /tmp, which PrivateTmp would hide; every other setting is as shipped.
-      .replace(/^PrivateTmp=yes$/m, 'PrivateTmp=no')
-      // ...and so the writable temp dir PrivateTmp would give (tsx keeps its cache there) is one of ours.
-      .replace(/^Environment=(.*)$/m, `Environment=$1 TMPDIR=${dir}/tmp`);
+      .replace(/^PrivateTmp=yes$/m, 'PrivateTmp=no');
     assert.notEqual(unitText, shipped);
+    assert.match(unitText, new RegExp(`^ExecStart=${dir}/node --max-semi-space-size=1 ${dir}/app/bin/updater\\.mjs serve`, 'm'), 'the shipped ExecStart, with its flags');
     writeFileSync(join(dir, `${unit}.service`), unitText);
     await dexec('cp', join(dir, `${unit}.service`), `/etc/systemd/system/${unit}.service`);
     assert.equal((await dexec('systemctl', 'daemon-reload')).code, 0);
