@@ -576,6 +576,22 @@ test('with a token: no token or a wrong one is refused with 401 at the upgrade; 
   }
 });
 
+test('a plain GET /ws (no Upgrade) answers 426 in the error shape; with a token, 401 comes first', async () => {
+  for (const token of [undefined, 's3cret']) {
+    const w = await world({ token });
+    try {
+      const plain = await w.app.inject({ method: 'GET', url: '/ws', headers: token ? { authorization: `Bearer ${token}` } : {} });
+      assert.equal(plain.statusCode, 426);
+      assert.equal(plain.headers.upgrade, 'websocket');
+      assert.deepEqual(plain.json().error.code, 'upgrade_required');
+      assert.match(plain.json().error.message, /^GET \/ws is the WebSocket API: connect with Upgrade: websocket/);
+      if (token) assert.equal((await w.app.inject({ method: 'GET', url: '/ws' })).statusCode, 401);
+    } finally {
+      await w.close();
+    }
+  }
+});
+
 test('100 clients see every transition of two runs exactly once, in order; a client that reconnects with after_seq misses nothing', async () => {
   const w = await world({ stepDelayMs: 10 });
   try {

@@ -424,44 +424,48 @@ export async function registerWebSocket(app: FastifyInstance, deps: AppDeps): Pr
     }
   };
 
-  app.get(
-    '/ws',
-    {
-      websocket: true,
-      preValidation: async (request: FastifyRequest, reply: FastifyReply) => {
-        if (!authorized(request)) {
-          return reply.code(401).send({ error: { code: 'unauthorized', message: 'a valid token is required: Authorization: Bearer <token>, or ?token=<token>' } });
-        }
-        if (afterSeqQuery(request) === null) {
-          return reply.code(400).send({ error: { code: 'bad_request', message: 'after_seq: must be an integer >= 0' } });
-        }
-      },
-    },
-    (socket, request) => {
+  const onSocket = (socket: WebSocket, request: FastifyRequest) => {
+    if (!authorized(request)) {
+      socket.close(CLOSE_UNAUTHORIZED, 'unauthorized');
+      return;
+    }
+    const c = feed.add(socket, log);
+    c.log.debug({ clients: feed.size }, 'connected');
+    socket.on('pong', () => {
+      c.alive = true;
+    });
+    socket.on('close', (code: number, reason: Buffer) => {
+      feed.drop(c);
+      c.log.debug({ code, reason: reason.toString() }, 'disconnected');
+    });
+    socket.on('message', (data: RawData, isBinary: boolean) => {
+      if (c.closed) return;
+      handle(c, data, isBinary).catch((error: unknown) => {
+        c.log.error({ err: error }, `handling a message failed: ${(error as Error).message}`);
+        feed.reply(c, 'error', { code: 'internal', message: 'internal error; see the updater log' });
+      });
+    });
+    const afterSeq = afterSeqQuery(request);
+    if (typeof afterSeq === 'number') {
+      feed.subscribe(c, afterSeq).catch((error: unknown) => c.log.error({ err: error }, `replay failed: ${(error as Error).message}`));
+    }
+  };
+
+  app.route({
+    method: 'GET',
+    url: '/ws',
+    schema: { hide: true },
+    preValidation: async (request: FastifyRequest, reply: FastifyReply) => {
       if (!authorized(request)) {
-        socket.close(CLOSE_UNAUTHORIZED, 'unauthorized');
-        return;
+        return reply.code(401).send({ error: { code: 'unauthorized', message: 'a valid token is required: Authorization: Bearer <token>, or ?token=<token>' } });
       }
-      const c = feed.add(socket, log);
-      c.log.debug({ clients: feed.size }, 'connected');
-      socket.on('pong', () => {
-        c.alive = true;
-      });
-      socket.on('close', (code: number, reason: Buffer) => {
-        feed.drop(c);
-        c.log.debug({ code, reason: reason.toString() }, 'disconnected');
-      });
-      socket.on('message', (data: RawData, isBinary: boolean) => {
-        if (c.closed) return;
-        handle(c, data, isBinary).catch((error: unknown) => {
-          c.log.error({ err: error }, `handling a message failed: ${(error as Error).message}`);
-          feed.reply(c, 'error', { code: 'internal', message: 'internal error; see the updater log' });
-        });
-      });
-      const afterSeq = afterSeqQuery(request);
-      if (typeof afterSeq === 'number') {
-        feed.subscribe(c, afterSeq).catch((error: unknown) => c.log.error({ err: error }, `replay failed: ${(error as Error).message}`));
+      if (afterSeqQuery(request) === null) {
+        return reply.code(400).send({ error: { code: 'bad_request', message: 'after_seq: must be an integer >= 0' } });
       }
     },
-  );
+    // A plain GET (no Upgrade): say what this address is, in the API's error shape.
+    handler: async (_request: FastifyRequest, reply: FastifyReply) =>
+      reply.code(426).header('upgrade', 'websocket').send({ error: { code: 'upgrade_required', message: 'GET /ws is the WebSocket API: connect with Upgrade: websocket (docs/websocket.md)' } }),
+    wsHandler: onSocket,
+  });
 }
