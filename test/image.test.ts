@@ -99,18 +99,20 @@ test('deploy/Dockerfile builds in the test bed: multi-stage, only the runtime sh
 
   const cfg = await run('docker', ['image', 'inspect', '-f', '{{json .Config}}', IMAGE], bed.env);
   const config = JSON.parse(cfg.stdout) as { Entrypoint: string[]; Healthcheck?: { Test: string[] }; Env: string[]; Volumes: Record<string, unknown> };
-  assert.deepEqual(config.Entrypoint, ['node', '/app/bin/updater.mjs']);
+  assert.deepEqual(config.Entrypoint, ['node', '--max-semi-space-size=1', '/app/bin/updater.mjs']);
   assert.ok(config.Healthcheck?.Test.join(' ').includes('/healthz'), 'the image has a HEALTHCHECK on /healthz');
   assert.ok(config.Env.includes('UPDATER_DATA_DIR=/var/lib/dune-updater'));
+  assert.ok(config.Env.includes('MALLOC_ARENA_MAX=2'));
   assert.ok('/var/lib/dune-updater' in config.Volumes);
 
-  // What ships: the app (no tests, docs or the host's node_modules: .dockerignore), the docker
+  // What ships: the launcher and the build (no sources, tests, docs or the host's node_modules), the docker
   // CLI and docker-compose; not the compiler toolchain of the build stage.
   const inside = await run('docker', ['run', '--rm', '--network', 'host', '--entrypoint', 'sh', IMAGE, '-c',
-    'ls /app; echo ---; for c in docker docker-compose; do command -v $c; done; echo ---; for c in g++ make cc; do command -v $c; done; echo ---; ls /app/node_modules/better-sqlite3/build/Release'], bed.env);
+    'ls /app; echo ---; for c in docker docker-compose; do command -v $c; done; echo ---; for c in g++ make cc; do command -v $c; done; echo ---; ls /app/node_modules/better-sqlite3/build/Release; echo ---; ls /app/dist /app/dist/dashboard'], bed.env);
   assert.equal(inside.code, 0, inside.stderr);
-  const [app, tools, toolchain, addon] = inside.stdout.split('---\n').map((s) => s.trim().split('\n').filter(Boolean));
-  assert.deepEqual(app, ['bin', 'machines', 'migrations', 'node_modules', 'package-lock.json', 'package.json', 'src']);
+  const [app, tools, toolchain, addon, dist] = inside.stdout.split('---\n').map((s) => s.trim().split('\n').filter(Boolean));
+  assert.deepEqual(app, ['bin', 'dist', 'migrations', 'node_modules', 'package.json']);
+  assert.ok(dist!.includes('updater.js') && dist!.includes('app.js') && dist!.includes('index.html'), `the build and the prebuilt dashboard: ${dist!.join(' ')}`);
   assert.deepEqual(tools, ['/usr/bin/docker', '/usr/bin/docker-compose']);
   assert.deepEqual(toolchain, [], 'no compiler in the runtime image');
   assert.deepEqual(addon, ['better_sqlite3.node']);
