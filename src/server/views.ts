@@ -2,23 +2,9 @@
 import type { Engine } from '../engine/engine.js';
 import type { UpdateChecker } from '../releases/checker.js';
 import type { ComponentConfig } from '../config/index.js';
+import type { ComponentView } from './component-view.js';
 
-export interface ComponentView {
-  name: string;
-  kind: string;
-  current_version: string | null;
-  latest_version: string | null;
-  update_available: boolean;
-  last_checked: string | null;
-  release_notes: string | null;
-  release_url: string | null;
-  /** Whether the service runs now; null when it cannot be told (no probe for this kind yet). */
-  running: boolean | null;
-  /** The id of this component's unfinished run, if any. */
-  active_run: number | null;
-  reason: string | null;
-  stale: boolean;
-}
+export type { ComponentView };
 
 export type RunningProbe = (component: ComponentConfig) => Promise<boolean | null>;
 

@@ -1,19 +1,8 @@
 /** The REST side: the shapes the dashboard reads (CONTRACT.md) and one `api()` call with the token. */
+import type { ComponentView } from '../component-view.js';
 
-export interface Component {
-  name: string;
-  kind: string;
-  current_version: string | null;
-  latest_version: string | null;
-  update_available: boolean;
-  last_checked: string | null;
-  release_notes: string | null;
-  release_url: string | null;
-  running: boolean | null;
-  active_run: number | null;
-  reason?: string | null;
-  stale?: boolean;
-}
+/** The server's own declaration (../component-view.ts), so the two cannot drift. */
+export type Component = ComponentView;
 
 export type Level = 'info' | 'warn' | 'error' | 'debug';
 
