@@ -68,6 +68,7 @@ after(() => {
 const tidy = (message: string) =>
   message
     .replace(/\/tmp\/updater-ct-\w+/g, '<world>')
+    .replace(/<world>\/stack\w+/g, '<world>/stack')
     .replace(/\/tmp\/updater-testbed\/apps\/app-[\d-]+/g, '<world>')
     .replace(/sample-app-\d+-\d+/g, 'sample-app-N')
     .replace(/127\.0\.0\.1:(?!5001\b)\d+/g, '127.0.0.1:PORT')
@@ -268,17 +269,18 @@ test('the health URL hangs for good → the rollback cannot confirm health eithe
     }
   }));
 
-test('disk full during backup (backupDir on a full tmpfs) → aborted during backup saying no space is left, nothing changed', { skip: rootSkip }, () =>
-  recorded('backupDir on a 2 MiB tmpfs filled to the last byte', 'container', async (row) => {
+test('disk fills during backup (backupDir on a tmpfs filled at the backup commit) → aborted during backup saying no space is left, nothing changed', { skip: rootSkip }, () =>
+  recorded('backupDir on a 2 MiB tmpfs, filled to the last byte when backup starts', 'container', async (row) => {
     const bed = need();
     await freshSampleTags(bed);
     const w = await containerWorld(bed);
     try {
       await mountTmpfs(w.backupDir, '2m');
       try {
-        fillUp(w.backupDir);
         const before = await containerBefore(w);
-        const r = await runTo(w.engine, 'sample', '1.1.0', row);
+        // The disk fills once validate has passed: synchronously at the backup commit, before its work.
+        const off = w.engine.transitions.subscribe((t) => void (t.to === 'backup' && fillUp(w.backupDir)));
+        const r = await runTo(w.engine, 'sample', '1.1.0', row).finally(off);
         assert.equal(r.state, 'aborted', r.message!);
         assert.match(r.message!, /^Update of sample aborted during backup, nothing was changed: .*(no space left|disk)/i);
         assert.deepEqual(readdirSync(w.backupDir), ['FILLER'], 'no partial backup left');
@@ -457,8 +459,33 @@ test('the health URL hangs during verify (app) → rolled_back within timeoutSec
     }
   }));
 
-test('disk full during backup (app backupDir on a full tmpfs) → aborted during backup, no partial backup, nothing changed', { skip: rootSkip }, () =>
-  recorded('backupDir on a 2 MiB tmpfs filled to the last byte', 'app', async (row) => {
+test('disk fills during backup (app backupDir on a tmpfs filled at the backup commit) → aborted during backup, no partial backup, nothing changed', { skip: rootSkip }, () =>
+  recorded('backupDir on a 2 MiB tmpfs, filled to the last byte when backup starts', 'app', async (row) => {
+    const bed = need();
+    const w = await appWorld(bed, GOOD);
+    try {
+      await mountTmpfs(w.backupDir, '2m');
+      try {
+        const before = appBefore(w);
+        // The disk fills once validate has passed: synchronously at the backup commit, before its work.
+        const off = w.engine.transitions.subscribe((t) => void (t.to === 'backup' && fillUp(w.backupDir)));
+        const r = await runTo(w.engine, 'sample-app', '1.1.0', row).finally(off);
+        assert.equal(r.state, 'aborted', r.message!);
+        assert.match(r.message!, /^Update of sample-app aborted during backup, nothing was changed: .*(no space left|disk)/i);
+        assert.deepEqual(readdirSync(w.backupDir), ['FILLER'], 'no partial backup left');
+        const problems = await appProblems(w, before);
+        row.consistent = problems.length === 0;
+        assert.deepEqual(problems, []);
+      } finally {
+        await unmount(w.backupDir);
+      }
+    } finally {
+      await w.close();
+    }
+  }));
+
+test('backupDir already full (app) → aborted during validate, naming the path, what is free and what the backup needs; nothing changed', { skip: rootSkip }, () =>
+  recorded('app backupDir on a 2 MiB tmpfs, full before the run', 'app', async (row) => {
     const bed = need();
     const w = await appWorld(bed, GOOD);
     try {
@@ -468,9 +495,35 @@ test('disk full during backup (app backupDir on a full tmpfs) → aborted during
         const before = appBefore(w);
         const r = await runTo(w.engine, 'sample-app', '1.1.0', row);
         assert.equal(r.state, 'aborted', r.message!);
-        assert.match(r.message!, /^Update of sample-app aborted during backup, nothing was changed: .*(no space left|disk)/i);
-        assert.deepEqual(readdirSync(w.backupDir), ['FILLER'], 'no partial backup left');
+        const escaped = w.backupDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+        assert.match(r.message!, new RegExp(`^Update of sample-app aborted during validate, nothing was changed: not enough free disk for sample-app 1\\.1\\.0: 0 MB free at ${escaped}, \\d+ MB needed \\(the backup \\d+ MB\\)`));
+        assert.ok(!r.transitions!.some((t) => t.to === 'backup'), 'no backup was started');
+        assert.deepEqual(readdirSync(w.backupDir), ['FILLER']);
         const problems = await appProblems(w, before);
+        row.consistent = problems.length === 0;
+        assert.deepEqual(problems, []);
+      } finally {
+        await unmount(w.backupDir);
+      }
+    } finally {
+      await w.close();
+    }
+  }));
+
+test('backupDir already full (container) → aborted during validate, naming the path and the backup; nothing changed', { skip: rootSkip }, () =>
+  recorded('container backupDir on a 2 MiB tmpfs, full before the run', 'container', async (row) => {
+    const bed = need();
+    await freshSampleTags(bed);
+    const w = await containerWorld(bed);
+    try {
+      await mountTmpfs(w.backupDir, '2m');
+      try {
+        fillUp(w.backupDir);
+        const before = await containerBefore(w);
+        const r = await runTo(w.engine, 'sample', '1.1.0', row);
+        assert.equal(r.state, 'aborted', r.message!);
+        assert.match(r.message!, /^Update of sample aborted during validate, nothing was changed: not enough free disk for sample 1\.1\.0: 0 MB free at \S+, 1 MB needed \(the backup 1 MB\)/);
+        const problems = await containerProblems(w, before);
         row.consistent = problems.length === 0;
         assert.deepEqual(problems, []);
       } finally {

@@ -79,7 +79,11 @@ export const containerComponentSchema = z
     composeFile: nonEmpty('a path').meta({ description: 'The docker compose file that pins the image tag.' }),
     service: nonEmpty('a compose service name').meta({ description: 'The service in the compose file.' }),
     health: healthSchema.optional(),
-    minFreeMB: z.number().min(0, { error: 'expected a number >= 0' }).default(500),
+    minFreeMB: z
+      .number()
+      .min(0, { error: 'expected a number >= 0' })
+      .default(500)
+      .meta({ description: 'Free disk (MB) validate requires where the engine keeps images; backupDir is checked for the compose file copy too.' }),
   })
   .meta({ description: 'A service of a docker compose file; its version is the image tag.' });
 
@@ -94,7 +98,11 @@ export const appComponentSchema = z
       .meta({ description: 'Release asset name; `{version}` is replaced. Default `<repo name>-{version}.tar.gz`.' }),
     service: serviceManagerSchema,
     health: healthSchema.optional(),
-    minFreeMB: z.number().min(0, { error: 'expected a number >= 0' }).default(1000),
+    minFreeMB: z
+      .number()
+      .min(0, { error: 'expected a number >= 0' })
+      .default(1000)
+      .meta({ description: 'Free disk (MB) validate requires beside installPath, at least; the download and the backup are checked on their own disks, and needs on one disk add up.' }),
     venv: nonEmpty('a path')
       .optional()
       .meta({ description: 'Python virtualenv used to install `requirements.txt` (keep it outside installPath: the tree is replaced); none => the system pip3.' }),

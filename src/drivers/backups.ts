@@ -4,7 +4,7 @@
  * final name is always complete. Retention keeps the newest N of one component, and runs only
  * after a success.
  */
-import { accessSync, constants, readdirSync, rmSync, statfsSync } from 'node:fs';
+import { accessSync, constants, readdirSync, rmSync, statSync, statfsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UpdateError } from '../engine/driver.js';
 
@@ -53,13 +53,13 @@ export function pruneBackups(dir: string, component: string, ext: string, keep: 
   return remove;
 }
 
-/** Free space (MiB) of the file system holding `path` (or its nearest existing parent). */
-export function freeMB(path: string): number {
+/** `path`, or its nearest existing parent. */
+function existing(path: string): string {
   let p = path;
   for (;;) {
     try {
-      const s = statfsSync(p);
-      return (Number(s.bavail) * Number(s.bsize)) / (1024 * 1024);
+      statSync(p);
+      return p;
     } catch (error) {
       const parent = dirname(p);
       if (parent === p) throw error;
@@ -68,11 +68,45 @@ export function freeMB(path: string): number {
   }
 }
 
-export function requireFreeMB(path: string, neededMB: number, what: string): void {
-  if (neededMB <= 0) return;
-  const free = freeMB(path);
-  if (free < neededMB) {
-    throw new UpdateError('disk_full', `not enough free disk for ${what}: ${Math.floor(free)} MB free at ${path}, ${neededMB} MB needed`);
+/** Free space (MiB) of the file system holding `path` (or its nearest existing parent). */
+export function freeMB(path: string): number {
+  const s = statfsSync(existing(path));
+  return (Number(s.bavail) * Number(s.bsize)) / (1024 * 1024);
+}
+
+/** What one part of a run will write: `mb` MiB under `path`. */
+export interface SpaceNeed {
+  what: string;
+  path: string;
+  mb: number;
+}
+
+/**
+ * Checks the free disk for every part of a run before anything is written: parts on the same file
+ * system add up (a backup and a download on one disk need both), and `floorMB` (minFreeMB) is the
+ * least the first part's file system must keep. Throws `disk_full` naming the path, what is free
+ * and each part, e.g. "not enough free disk for core 1.1.0: 3 MB free at /var/backups, 12 MB
+ * needed (the backup 12 MB)".
+ */
+export function requireFreeSpace(needs: SpaceNeed[], floorMB: number, label: string): void {
+  const groups = new Map<number, { path: string; parts: SpaceNeed[] }>();
+  for (const need of needs) {
+    const dev = statSync(existing(need.path)).dev;
+    const group = groups.get(dev) ?? { path: need.path, parts: [] };
+    group.parts.push(need);
+    groups.set(dev, group);
+  }
+  let first = true;
+  for (const { path, parts } of groups.values()) {
+    const sum = Math.ceil(parts.reduce((t, p) => t + p.mb, 0));
+    const needed = first ? Math.max(floorMB, sum) : sum;
+    first = false;
+    if (needed <= 0) continue;
+    const free = freeMB(path);
+    if (free < needed) {
+      const detail = parts.map((p) => `${p.what} ${Math.ceil(p.mb)} MB`).join(', ');
+      throw new UpdateError('disk_full', `not enough free disk for ${label}: ${Math.floor(free)} MB free at ${path}, ${needed} MB needed (${detail}${needed > sum ? `; minFreeMB ${needed}` : ''})`);
+    }
   }
 }
 

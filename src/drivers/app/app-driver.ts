@@ -22,7 +22,7 @@ import { Hopeless, probeHealthUrl, waitUntilHealthy } from '../../services/healt
 import { runCommand, tail } from '../../services/run-command.js';
 import { createServiceManager, type ServiceManager } from '../../services/service-manager.js';
 import { fsyncDir } from '../../util/fs-atomic.js';
-import { listBackups, newBackupPath, pruneBackups, requireFreeMB, requireWritable } from '../backups.js';
+import { listBackups, newBackupPath, pruneBackups, requireFreeSpace, requireWritable } from '../backups.js';
 import type { KindDriver } from '../component-driver.js';
 import { releaseOf } from '../component-driver.js';
 import { downloadTo, fetchSmallText, parseSha256File } from './download.js';
@@ -128,9 +128,18 @@ export class AppDriver implements KindDriver {
     requireWritable(dirname(this.c.installPath), 'the directory holding the install directory');
     requireWritable(this.settings.backupDir, 'the backup directory');
     requireWritable(this.settings.dataDir, 'the data directory');
-    // Download + backup + the new tree (estimated at 3× the compressed asset), or minFreeMB if more.
-    const estimateMB = Math.ceil((asset.size * 4 + treeBytes(this.c.installPath)) / MiB);
-    requireFreeMB(dirname(this.c.installPath), Math.max(this.c.minFreeMB, manifest.minFreeMB ?? 0, estimateMB), `${this.c.name} ${run.toVersion}`);
+    // The new tree beside the install directory (estimated at 3× the compressed asset), the
+    // download in the data directory, the backup (at most the tree's size: gzip of a tree); each
+    // on its own disk or added up where they share one; minFreeMB is the install disk's floor.
+    requireFreeSpace(
+      [
+        { what: 'the new tree', path: dirname(this.c.installPath), mb: (asset.size * 3) / MiB },
+        { what: 'the download', path: join(this.settings.dataDir, 'downloads'), mb: asset.size / MiB },
+        { what: 'the backup', path: this.settings.backupDir, mb: treeBytes(this.c.installPath) / MiB },
+      ],
+      Math.max(this.c.minFreeMB, manifest.minFreeMB ?? 0),
+      `${this.c.name} ${run.toVersion}`,
+    );
     if (!(await this.manager.exists(ctx.signal))) throw new UpdateError('service_unknown', `${this.manager.description} is not known to its service manager`);
     if (manifest.requiresRunning && !(await this.manager.status(ctx.signal)).active) {
       throw new UpdateError('service_not_running', `the release requires ${this.manager.description} to be running before the update, and it is not`);

@@ -15,7 +15,7 @@ import type { Manifest } from '../../releases/manifest.js';
 import { parseVersion, plainVersion } from '../../releases/versions.js';
 import { Hopeless, probeHealthUrl, waitUntilHealthy } from '../../services/health.js';
 import { writeFileAtomic } from '../../util/fs-atomic.js';
-import { listBackups, newBackupPath, pruneBackups, requireFreeMB, requireWritable } from '../backups.js';
+import { listBackups, newBackupPath, pruneBackups, requireFreeSpace, requireWritable } from '../backups.js';
 import type { KindDriver } from '../component-driver.js';
 import { releaseOf } from '../component-driver.js';
 import { ComposeCli } from './compose-cli.js';
@@ -89,9 +89,17 @@ export class ContainerDriver implements KindDriver {
     await ComposeCli.create(this.c.composeFile); // the compose tool is installed
     await this.docker.ping();
     await this.targetRef(run, ctx.signal);
-    const needMB = Math.max(this.c.minFreeMB ?? 0, manifest.minFreeMB ?? 0);
+    // The new image where the engine keeps images (minFreeMB is that disk's floor), and the copy
+    // of the compose file (a few KiB; 1 MB is ample) in backupDir.
     const root = await this.docker.dataRoot();
-    requireFreeMB(root && existsSync(root) ? root : this.settings.backupDir, needMB, 'the new image');
+    requireFreeSpace(
+      [
+        { what: 'the new image', path: root && existsSync(root) ? root : this.settings.backupDir, mb: 0 },
+        { what: 'the backup', path: this.settings.backupDir, mb: 1 },
+      ],
+      Math.max(this.c.minFreeMB ?? 0, manifest.minFreeMB ?? 0),
+      `${this.c.name} ${run.toVersion}`,
+    );
     requireWritable(this.c.composeFile, 'the compose file');
     requireWritable(dirname(this.c.composeFile), 'the compose file\'s directory');
     requireWritable(this.settings.backupDir, 'the backup directory');
