@@ -11,12 +11,10 @@ import { join } from 'node:path';
 import { testbed } from './support/testbed.js';
 import { containerWorld } from './support/container-world.js';
 import type { CrashWorld } from './support/container-crash-child.js';
-import { crashCases, runCrashChild, writeCrashTable, type CrashResult } from './support/crash-table.js';
+import { crashAndRecover, crashCases, writeCrashTable, type CrashResult } from './support/crash-table.js';
 
 const { skip, need } = await testbed();
 const CHILD = join(import.meta.dirname, 'support', 'container-crash-child.ts');
-
-const child = (world: CrashWorld, args: string[], fault?: string) => runCrashChild(CHILD, world, args, fault);
 
 // Apply sub-steps: 1 pull, 2 write compose tag, 3 recreate.
 const cases = crashCases('1.1.0', '1.2.0', 3);
@@ -27,46 +25,33 @@ for (const c of cases) {
   test(`container: SIGKILL at ${c.fault} updating to ${c.version} → ${c.expect}`, { skip }, async () => {
     const bed = need();
     const w = await containerWorld(bed, { healthTimeoutSeconds: 3 });
-    let outcome = 'error';
-    let consistent = false;
     try {
       const before = readFileSync(w.composeFile, 'utf8');
       const oldImage = await w.containerImage();
       const world: CrashWorld = { dir: w.dir, composeFile: w.composeFile, backupDir: w.backupDir, port: w.port, apiUrl: w.gh.apiUrl, rawUrl: w.gh.rawUrl, dockerHost: bed.dockerHost, healthTimeoutSeconds: 3 };
       w.journal.db.close();
-
-      const first = await child(world, ['start', c.version], c.fault);
-      assert.equal(first.signal, 'SIGKILL', `the first process was not killed: ${first.stderr}`);
-      const second = await child(world, ['recover']);
-      assert.equal(second.code, 0, `recovery failed: ${second.stderr}`);
-
-      const { openDatabase } = await import('../src/journal/database.js');
-      const { Journal } = await import('../src/journal/journal.js');
-      const db = openDatabase(join(w.dir, 'updater.db'));
-      try {
-        const run = new Journal(db).getRun(1)!;
-        outcome = run.state;
-        assert.equal(run.state, c.expect, run.message!);
-        const after = readFileSync(w.composeFile, 'utf8');
-        const image = await w.containerImage();
-        const health = (await (await fetch(`http://127.0.0.1:${w.port}/health`)).json()) as { version: string };
-        if (c.expect === 'succeeded') {
-          assert.equal(after, before.replace('sample:1.0.0"', `sample:${c.version}"`));
-          assert.equal(image, await w.imageId(`${bed.registry}/sample:${c.version}`));
-          assert.equal(health.version, c.version);
-        } else {
-          assert.equal(after, before, 'compose file byte-identical');
-          assert.equal(image, oldImage, 'the same image as before');
-          assert.equal(health.version, '1.0.0');
-        }
-        const ts = run.transitions!;
-        for (let i = 1; i < ts.length; i++) assert.equal(ts[i]!.from, ts[i - 1]!.to, 'unbroken chain');
-        consistent = true;
-      } finally {
-        db.close();
-      }
+      await crashAndRecover({
+        script: CHILD,
+        world,
+        dbPath: join(w.dir, 'updater.db'),
+        c,
+        results,
+        check: async () => {
+          const after = readFileSync(w.composeFile, 'utf8');
+          const image = await w.containerImage();
+          const health = (await (await fetch(`http://127.0.0.1:${w.port}/health`)).json()) as { version: string };
+          if (c.expect === 'succeeded') {
+            assert.equal(after, before.replace('sample:1.0.0"', `sample:${c.version}"`));
+            assert.equal(image, await w.imageId(`${bed.registry}/sample:${c.version}`));
+            assert.equal(health.version, c.version);
+          } else {
+            assert.equal(after, before, 'compose file byte-identical');
+            assert.equal(image, oldImage, 'the same image as before');
+            assert.equal(health.version, '1.0.0');
+          }
+        },
+      });
     } finally {
-      results.push({ fault: c.fault, version: c.version, outcome, consistent });
       await w.close();
     }
   });

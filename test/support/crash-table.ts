@@ -1,7 +1,10 @@
 /** The crash matrix cases shared by the drivers' crash tests, and the table they write. */
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { openDatabase } from '../../src/journal/database.js';
+import { Journal, type RunView } from '../../src/journal/journal.js';
 import { TSX_IMPORT } from './harness.js';
 
 export interface CrashCase {
@@ -64,6 +67,35 @@ export function writeCrashTable(kind: string, title: string, results: CrashResul
   writeSection(`${kind}-crash`, section);
 }
 
+/**
+ * One crash case, end to end: a first process SIGKILLed at the case's fault point, a fresh one
+ * recovering; then run 1 in the journal at `dbPath` must end as the case expects, with an unbroken
+ * chain of transitions, and `check` (the kind's own look at its files and what runs) must pass.
+ * The result goes into `results` whatever happens, for the table.
+ */
+export async function crashAndRecover(o: { script: string; world: unknown; dbPath: string; c: CrashCase; results: CrashResult[]; check: (run: RunView) => Promise<void> }): Promise<void> {
+  const result: CrashResult = { fault: o.c.fault, version: o.c.version, outcome: 'error', consistent: false };
+  try {
+    const first = await runCrashChild(o.script, o.world, ['start', o.c.version], o.c.fault);
+    assert.equal(first.signal, 'SIGKILL', `the first process was not killed: ${first.stderr}`);
+    const second = await runCrashChild(o.script, o.world, ['recover']);
+    assert.equal(second.code, 0, `recovery failed: ${second.stderr}`);
+    const db = openDatabase(o.dbPath);
+    try {
+      const run = new Journal(db).getRun(1)!;
+      result.outcome = run.state;
+      assert.equal(run.state, o.c.expect, run.message!);
+      await o.check(run);
+      const ts = run.transitions!;
+      for (let i = 1; i < ts.length; i++) assert.equal(ts[i]!.from, ts[i - 1]!.to, 'unbroken chain');
+      result.consistent = true;
+    } finally {
+      db.close();
+    }
+  } finally {
+    o.results.push(result);
+  }
+}
 
 /** Runs a crash child script with its world in CRASH_WORLD and, optionally, a fault point armed. */
 export function runCrashChild(script: string, world: unknown, args: string[], fault?: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
