@@ -16,8 +16,9 @@ import { containerWorld, type ContainerWorld } from '../test/support/container-w
 import { probeBed, run } from '../test/support/testbed.js';
 import { fmt, percentile, verdict, type Section } from './util.js';
 
-/** The bench's own Engine API client (the driver's is private to it). */
-const engineApi = new Docker();
+/** The bench's own Engine API client (the driver's is private to it), made at first use: after containerWorld has set DOCKER_HOST. */
+let client: Docker | null = null;
+const engineApi = () => (client ??= new Docker());
 
 const ROUNDS = 3;
 const FROM = '1.0.0';
@@ -46,14 +47,14 @@ class Observer {
 
   async init(): Promise<void> {
     const id = (await this.w.compose('ps', '-q', 'sample')).stdout.trim();
-    const info = await engineApi.getContainer(id).inspect();
+    const info = await engineApi().getContainer(id).inspect();
     this.project = info.Config.Labels['com.docker.compose.project'] ?? '';
     if (!this.project) throw new Error(`container ${id} has no compose project label`);
   }
 
   /** The service's running container (by compose labels: one Engine API call, no compose process). */
   async containerId(): Promise<string | null> {
-    const list = await engineApi.listContainers({ filters: { label: [`com.docker.compose.project=${this.project}`, 'com.docker.compose.service=sample'], status: ['running'] } });
+    const list = await engineApi().listContainers({ filters: { label: [`com.docker.compose.project=${this.project}`, 'com.docker.compose.service=sample'], status: ['running'] } });
     return list[0]?.Id ?? null;
   }
 
@@ -72,7 +73,7 @@ class Observer {
   async health(id: string | null): Promise<string | null> {
     if (!id) return null;
     try {
-      const info = await engineApi.getContainer(id).inspect();
+      const info = await engineApi().getContainer(id).inspect();
       return (info.State as { Health?: { Status?: string } }).Health?.Status ?? null;
     } catch {
       return null;
@@ -101,7 +102,7 @@ class Observer {
   async startToHealthy(): Promise<number | null> {
     const id = await this.containerId();
     if (!id) return null;
-    const info = await engineApi.getContainer(id).inspect();
+    const info = await engineApi().getContainer(id).inspect();
     const log = (info.State as { Health?: { Log?: Array<{ End: string; ExitCode: number }> } }).Health?.Log ?? [];
     const pass = log.find((l) => l.ExitCode === 0);
     return pass ? Date.parse(pass.End) - Date.parse(info.State.StartedAt) : null;
