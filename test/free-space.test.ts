@@ -33,6 +33,8 @@ test('minFreeMB is the floor of the first part\'s disk; a path not made yet is m
     requireFreeSpace([{ what: 'the new tree', path: missing, mb: 1 }], 1, 'core 1.1.0');
     const floor = Math.ceil(freeMB(dir)) + 1000;
     assert.throws(() => requireFreeSpace([{ what: 'the new tree', path: missing, mb: 1 }], floor, 'core 1.1.0'), new RegExp(`MB needed \\(the new tree 1 MB; minFreeMB ${floor}\\)$`));
+    // A part of no known size (a container's new image) is covered by the floor alone, and not listed.
+    assert.throws(() => requireFreeSpace([{ what: 'the new image', path: dir, mb: 0 }], floor, 'web 1.1.0'), new RegExp(`not enough free disk for web 1\\.1\\.0: \\d+ MB free at ${dir}, ${floor} MB needed \\(minFreeMB ${floor}\\)$`));
   } finally {
     cleanup(dir);
   }

@@ -104,8 +104,9 @@ export function requireFreeSpace(needs: SpaceNeed[], floorMB: number, label: str
     if (needed <= 0) continue;
     const free = freeMB(path);
     if (free < needed) {
-      const detail = parts.map((p) => `${p.what} ${Math.ceil(p.mb)} MB`).join(', ');
-      throw new UpdateError('disk_full', `not enough free disk for ${label}: ${Math.floor(free)} MB free at ${path}, ${needed} MB needed (${detail}${needed > sum ? `; minFreeMB ${needed}` : ''})`);
+      // Parts of no size (an image whose size is not known here) are covered by the floor alone.
+      const detail = [parts.filter((p) => p.mb > 0).map((p) => `${p.what} ${Math.ceil(p.mb)} MB`).join(', '), needed > sum ? `minFreeMB ${needed}` : ''];
+      throw new UpdateError('disk_full', `not enough free disk for ${label}: ${Math.floor(free)} MB free at ${path}, ${needed} MB needed (${detail.filter(Boolean).join('; ')})`);
     }
   }
 }
