@@ -41,7 +41,7 @@ test('migrations are applied in order, tracked in user_version, and idempotent a
       const db = openDatabase(path);
       assert.equal(db.pragma('user_version', { simple: true }), latest);
       const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`).all().map((r: any) => r.name);
-      assert.deepEqual(tables, ['components', 'http_cache', 'run_steps', 'runs', 'transitions']);
+      assert.deepEqual(tables, ['components', 'http_cache', 'journal_probe', 'run_steps', 'runs', 'transitions']);
       db.close();
     }
   } finally {

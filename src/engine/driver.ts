@@ -15,8 +15,11 @@ export interface StepContext {
   readonly log: Logger;
   /** True when this phase was entered again after the process died in it or in a later phase. */
   readonly resumed: boolean;
-  /** Commits an intent row before a sub-step: call it before doing the sub-step. */
-  step(name: string, detail?: unknown): void;
+  /**
+   * Commits an intent row before a sub-step: await it before doing the sub-step. When the
+   * disk is full it waits (retrying) until the row is on disk.
+   */
+  step(name: string, detail?: unknown): Promise<void>;
   /** The sub-steps recorded for this run (optionally of one phase), oldest first. */
   stepsTaken(phase?: WorkPhase): string[];
   /** A progress message within the phase (pull or download progress): published, not journaled. */

@@ -9,6 +9,7 @@
  *   context (snapshots of effectful states are never restored) and sends BOOT; the machine's
  *   `recovering` state applies the recovery table. New runs are refused until it is done.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createActor, fromPromise, type AnyActorRef } from 'xstate';
 import type { Logger } from 'pino';
 import {
@@ -25,7 +26,7 @@ import {
   type WorkPhase,
 } from '../../machines/update-machine.js';
 import { describe } from '../../machines/messages.js';
-import { BusyError, type Journal, type RunRow, type RunView, type Transition } from '../journal/journal.js';
+import { BusyError, JournalUnwritableError, type Journal, type RunRow, type RunView, type Transition, type TransitionCommit } from '../journal/journal.js';
 import type { Driver, Outcome, StepContext } from './driver.js';
 import { FaultPoints } from './faults.js';
 import { Hub } from './hub.js';
@@ -58,7 +59,7 @@ export interface RunResult {
 
 export class EngineError extends Error {
   constructor(
-    readonly code: 'busy' | 'not_found' | 'bad_request' | 'no_backup' | 'closed',
+    readonly code: 'busy' | 'not_found' | 'bad_request' | 'no_backup' | 'closed' | 'insufficient_storage',
     message: string,
   ) {
     super(message);
@@ -86,7 +87,13 @@ export interface EngineOptions {
   faults?: FaultPoints;
   /** Overrides of the machine's per-phase time limits (ms), e.g. for tests. */
   phaseTimeoutsMs?: Partial<Record<WorkPhase, number>>;
+  /** First pause before a journal write that failed for want of storage is tried again (doubles up to 2 s). */
+  storageRetryMs?: number;
 }
+
+/** At most one log line per this long about a journal that cannot be written. */
+const UNWRITABLE_LOG_EVERY_MS = 10_000;
+const MAX_STORAGE_RETRY_MS = 2_000;
 
 const eventName = (type: string): string => {
   if (type === 'START') return 'start';
@@ -111,6 +118,14 @@ export class Engine {
   private readonly running = new Map<number, { actor: AnyActorRef; done: Promise<RunView> }>();
   private recovering = false;
   private closed = false;
+  /** Aborted by close(): a journal write that keeps failing is then left to recovery. */
+  private readonly stopping = new AbortController();
+  /**
+   * Per run, the transitions that could not be committed yet (a full disk), in order: the
+   * promise settles when the newest of them is on disk. The run's next work waits for it.
+   */
+  private readonly unflushed = new Map<number, Promise<void>>();
+  private lastUnwritableLog = 0;
 
   constructor(private readonly options: EngineOptions) {
     this.journal = options.journal;
@@ -132,6 +147,8 @@ export class Engine {
     if (this.closed) throw new EngineError('closed', 'the updater is shutting down');
     const component = this.components.get(name);
     if (!component) throw new EngineError('not_found', `no component named "${name}"`);
+    // 507 wins over 409: while the journal cannot be written, no run can start.
+    this.ensureWritable();
     if (this.recovering) throw new EngineError('busy', 'an interrupted run is being recovered; try again when it has finished');
     const active = this.journal.activeRun();
     if (active) throw new EngineError('busy', new BusyError(active).message);
@@ -179,6 +196,7 @@ export class Engine {
       });
     } catch (error) {
       if (error instanceof BusyError) throw new EngineError('busy', error.message);
+      if (error instanceof JournalUnwritableError) throw storageError(error);
       throw error;
     }
     this.launch(runId, component, context, 'START');
@@ -192,6 +210,69 @@ export class Engine {
     const run = this.journal.getRun(runId);
     if (!run) throw new EngineError('not_found', `no run ${runId}`);
     return run;
+  }
+
+  /**
+   * Whether the journal can be written (for `/healthz`). While it cannot and no run is
+   * retrying a write, asking probes it with one small write, at most once a second.
+   */
+  journalHealth(): { writable: boolean; error: string | null } {
+    const health = this.journal.health;
+    if (!health.writable && this.unflushed.size === 0 && Date.now() - this.lastProbe >= 1000) {
+      this.lastProbe = Date.now();
+      try {
+        this.journal.probe();
+      } catch (error) {
+        if (!(error instanceof JournalUnwritableError)) throw error;
+      }
+    }
+    const now = this.journal.health;
+    return { writable: now.writable, error: now.error };
+  }
+
+  private lastProbe = 0;
+
+  /** Throws 507 while the journal cannot be written (a run is waiting for it, or a probe write fails). */
+  private ensureWritable(): void {
+    if (this.journal.health.writable) return;
+    if (this.unflushed.size === 0) {
+      try {
+        this.journal.probe();
+        return;
+      } catch (error) {
+        if (!(error instanceof JournalUnwritableError)) throw error;
+      }
+    }
+    throw storageError(new Error(this.journal.health.error ?? `cannot write the journal at ${this.journal.path}`));
+  }
+
+  /**
+   * Runs a journal write until it goes through. A write that fails for want of storage (a
+   * full disk, an I/O error) is tried again, first after `storageRetryMs`, then up to 2 s
+   * apart, for as long as it takes: the caller does nothing more until it is on disk. Only
+   * close() ends the wait (SIGTERM wins), and then the write is left to recovery.
+   */
+  private async durably<T>(write: () => T, what: string, signal?: AbortSignal): Promise<T> {
+    const stop = signal ? AbortSignal.any([this.stopping.signal, signal]) : this.stopping.signal;
+    let pause = this.options.storageRetryMs ?? 250;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const result = write();
+        if (attempt > 0) this.log.info({ path: this.journal.path }, `the journal can be written again: ${what} is on disk, and the run goes on`);
+        return result;
+      } catch (error) {
+        if (!(error instanceof JournalUnwritableError)) throw error;
+        this.reportUnwritable(error, what);
+      }
+      await sleep(pause, undefined, { signal: stop });
+      pause = Math.min(pause * 2, MAX_STORAGE_RETRY_MS);
+    }
+  }
+
+  private reportUnwritable(error: JournalUnwritableError, what: string): void {
+    if (Date.now() - this.lastUnwritableLog < UNWRITABLE_LOG_EVERY_MS) return;
+    this.lastUnwritableLog = Date.now();
+    this.log.error({ path: error.path, code: 'journal_unwritable' }, `${error.message}; ${what} waits until it can be written (retrying; free space on that disk)`);
   }
 
   /** The unfinished run, if any (there is at most one). */
@@ -235,6 +316,8 @@ export class Engine {
   /** Stops accepting runs and waits (up to `graceMs`) for the running ones to end. */
   async close(graceMs = 10_000): Promise<void> {
     this.closed = true;
+    // A write that cannot reach the disk is not waited for: the run is left to recovery.
+    this.stopping.abort(new EngineError('closed', 'the updater is shutting down'));
     const pending = [...this.running.values()].map((r) => r.done.catch(() => undefined));
     if (pending.length === 0) return;
     await Promise.race([Promise.all(pending), new Promise((r) => setTimeout(r, graceMs).unref())]);
@@ -244,9 +327,9 @@ export class Engine {
 
   private async recoverRun(row: RunRow): Promise<RunView> {
     const log = this.log.child({ run_id: row.id, component: row.component });
-    const giveUp = (code: string, why: string): RunView => {
+    const giveUp = async (code: string, why: string): Promise<RunView> => {
       log.error({ code }, why);
-      const transition = this.journal.commitTransition({
+      const commit: TransitionCommit = {
         runId: row.id,
         to: 'rollback_failed',
         event: 'recover',
@@ -258,7 +341,8 @@ export class Engine {
         recoveries: row.recoveries + 1,
         result: 'rollback_failed',
         error: { code, message: why },
-      });
+      };
+      const transition = await this.durably(() => this.journal.commitTransition(commit), `the end of run ${row.id}`);
       this.transitions.publish(transition);
       this.results.publish({ runId: row.id, component: row.component, success: false, state: 'rollback_failed', message: why });
       return this.journal.getRun(row.id)!;
@@ -308,9 +392,12 @@ export class Engine {
     // Each actor gets the context as it stood when its state was entered (the machine's `input`).
     const work = <T>(phase: WorkPhase, fn: (run: UpdateContext, ctx: StepContext) => Promise<T>) =>
       fromPromise<T, PhaseInput>(({ input: phaseInput, signal }) => {
+        // The state's own transition, when the disk refused it: on disk before the work starts.
+        const committed = this.unflushed.get(runId);
         const mine = previous
           .catch(() => undefined)
           .then(async () => {
+            await committed;
             signal.throwIfAborted();
             const ctx = this.stepContext(runId, component.name, phase, signal, log, resumedPhase);
             resumedPhase = false;
@@ -346,9 +433,19 @@ export class Engine {
       actor.subscribe({
         complete: () => {
           const snap = actor.getSnapshot();
-          this.finish(runId, component, driver, snap.context, snap.value as Outcome, log).then(
-            () => resolve(this.journal.getRun(runId)!),
-            reject,
+          // The end is announced once it is on disk (it may be waiting for space).
+          const committed = this.unflushed.get(runId) ?? Promise.resolve();
+          committed.then(
+            () =>
+              this.finish(runId, component, driver, snap.context, snap.value as Outcome, log).then(
+                () => resolve(this.journal.getRun(runId)!),
+                reject,
+              ),
+            () => {
+              log.warn(`run ${runId} ended ${String(snap.value)}, but the updater stopped before that could be written; the next start recovers it`);
+              this.running.delete(runId);
+              resolve(this.journal.getRun(runId)!);
+            },
           );
         },
         error: (error) => {
@@ -366,7 +463,40 @@ export class Engine {
     return done;
   }
 
+  /**
+   * Commits a transition (called from the `journal` entry action, before the state's work
+   * starts). When the disk refuses it, it is queued behind the run's other uncommitted
+   * transitions and retried until it is on disk; the state's work waits for it (see `work`).
+   * Any other failure throws: the actor errors and the work never starts.
+   */
   private commit(runId: number, state: Phase, context: UpdateContext, event: string): void {
+    const c = this.transitionCommit(runId, state, context, event);
+    const committed = (transition: Transition) => {
+      this.transitions.publish(transition);
+      this.faults.afterCommit(state);
+    };
+    const behind = this.unflushed.get(runId);
+    if (!behind) {
+      try {
+        committed(this.journal.commitTransition(c));
+        return;
+      } catch (error) {
+        if (!(error instanceof JournalUnwritableError)) throw error;
+        this.reportUnwritable(error, `run ${runId}'s move to ${state}`);
+      }
+    }
+    const flushed = (behind ?? Promise.resolve()).then(() => this.durably(() => this.journal.commitTransition(c), `run ${runId}'s move to ${state}`)).then(committed);
+    this.unflushed.set(runId, flushed);
+    flushed.then(
+      () => {
+        if (this.unflushed.get(runId) === flushed) this.unflushed.delete(runId);
+      },
+      // Left in place: everything after an unwritten transition must stay unwritten.
+      () => undefined,
+    );
+  }
+
+  private transitionCommit(runId: number, state: Phase, context: UpdateContext, event: string): TransitionCommit {
     const { message, level } = describe(state, context, event);
     const terminal = isTerminal(state);
     const error = terminal
@@ -376,7 +506,7 @@ export class Engine {
           ? context.failure
           : null
       : null;
-    const transition = this.journal.commitTransition({
+    return {
       runId,
       to: state,
       event,
@@ -388,9 +518,7 @@ export class Engine {
       recoveries: context.recoveries,
       result: terminal ? state : null,
       error: error ? { code: error.code, message: error.message } : null,
-    });
-    this.transitions.publish(transition);
-    this.faults.afterCommit(state);
+    };
   }
 
   private stepContext(runId: number, component: string, phase: WorkPhase, signal: AbortSignal, log: Logger, resumed: boolean): StepContext {
@@ -401,8 +529,8 @@ export class Engine {
       signal,
       log: plog,
       resumed,
-      step: (name, detail) => {
-        this.journal.recordStep(runId, phase, name, detail);
+      step: async (name, detail) => {
+        await this.durably(() => this.journal.recordStep(runId, phase, name, detail), `run ${runId}'s step "${name}"`, signal);
         this.faults.duringStep(phase);
       },
       stepsTaken: (p) => this.journal.steps(runId, p).map((s) => s.step),
@@ -428,4 +556,9 @@ export class Engine {
 
 function serialize(snapshot: Snapshot): string {
   return JSON.stringify(snapshot);
+}
+
+/** 507: the journal cannot be written, so no run may start (its first transition could not be kept). */
+function storageError(cause: Error): EngineError {
+  return new EngineError('insufficient_storage', `${cause.message}; no update can start until the journal can be written again (free space on that disk)`);
 }

@@ -21,6 +21,18 @@ export class JournalError extends Error {
   }
 }
 
+/**
+ * SQLite's answers that mean "this write could not reach the disk" (full, I/O error, a file
+ * system remounted read-only), as opposed to a bug or a broken invariant. The engine retries
+ * such a journal write until it goes through; nothing acts without it.
+ */
+const STORAGE_CODES = /^SQLITE_(FULL|IOERR|CANTOPEN|READONLY)/;
+
+export function isStorageError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && STORAGE_CODES.test(code);
+}
+
 export interface Migration {
   version: number;
   name: string;

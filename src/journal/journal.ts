@@ -4,7 +4,30 @@
  * returns, before the caller goes on to do the work it describes.
  */
 import type { Db } from './database.js';
-import { JournalError } from './database.js';
+import { JournalError, isStorageError } from './database.js';
+
+export { isStorageError };
+
+
+/** A journal write that failed for want of storage. `message` names the database's path. */
+export class JournalUnwritableError extends JournalError {
+  constructor(
+    readonly path: string,
+    cause: unknown,
+  ) {
+    super('journal_unwritable', `cannot write the journal at ${path}: ${(cause as Error).message ?? String(cause)}`, { cause });
+    this.name = 'JournalUnwritableError';
+  }
+}
+
+/** Whether the journal's last write went through, and if not, why (for `/healthz`). */
+export interface JournalHealth {
+  writable: boolean;
+  /** The last failure's sentence, naming the path; null while writable. */
+  error: string | null;
+  /** When the journal became unwritable (ISO time); null while writable. */
+  since: string | null;
+}
 
 export type Level = 'info' | 'warn' | 'error';
 
@@ -124,6 +147,8 @@ export class Journal {
   private readonly stmts;
   private readonly createTx;
   private readonly commitTx;
+  private readonly probeStmt;
+  private state: JournalHealth = { writable: true, error: null, since: null };
 
   constructor(readonly db: Db) {
     const s = {
@@ -163,6 +188,7 @@ export class Journal {
       listByComponent: db.prepare<[string, number], RunRow>('SELECT * FROM runs WHERE component = ? ORDER BY id DESC LIMIT ?'),
     };
     this.stmts = s;
+    this.probeStmt = db.prepare<[string]>('INSERT INTO journal_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at');
 
     this.createTx = db.transaction((run: NewRun): number => {
       const active = s.active.get();
@@ -207,25 +233,60 @@ export class Journal {
     });
   }
 
+  /** The database file. */
+  get path(): string {
+    return this.db.name;
+  }
+
+  /** Whether the last write went through. */
+  get health(): JournalHealth {
+    return this.state;
+  }
+
+  /**
+   * Runs one write. A failure for want of storage becomes a JournalUnwritableError and marks
+   * the journal unwritable; the next write that goes through marks it writable again.
+   */
+  write<T>(fn: () => T): T {
+    let result: T;
+    try {
+      result = fn();
+    } catch (error) {
+      if (!isStorageError(error)) throw error;
+      const failure = new JournalUnwritableError(this.path, error);
+      this.state = { writable: false, error: failure.message, since: this.state.since ?? now() };
+      throw failure;
+    }
+    if (!this.state.writable) this.state = { writable: true, error: null, since: null };
+    return result;
+  }
+
+  /** A small real write (one row), to learn whether the journal can be written again. */
+  probe(): void {
+    this.write(() => this.probeStmt.run(now()));
+  }
+
   /** Creates a run in state `idle`, unless one is already unfinished (BusyError). Atomic. */
   createRun(run: NewRun): number {
-    return this.createTx.immediate(run);
+    return this.write(() => this.createTx.immediate(run));
   }
 
   /** Commits one transition and the run's new state and snapshot together. */
   commitTransition(c: TransitionCommit): Transition {
-    return this.commitTx.immediate(c);
+    return this.write(() => this.commitTx.immediate(c));
   }
 
   /** Writes the intent row of a sub-step before it is done. Returns its number within the run. */
   recordStep(runId: number, phase: string, step: string, detail?: unknown): number {
-    return this.db
-      .transaction(() => {
-        const n = this.stmts.nextStep.get(runId)!.n;
-        this.stmts.insertStep.run(runId, n, phase, step, detail === undefined ? null : JSON.stringify(detail), now());
-        return n;
-      })
-      .immediate();
+    return this.write(() =>
+      this.db
+        .transaction(() => {
+          const n = this.stmts.nextStep.get(runId)!.n;
+          this.stmts.insertStep.run(runId, n, phase, step, detail === undefined ? null : JSON.stringify(detail), now());
+          return n;
+        })
+        .immediate(),
+    );
   }
 
   steps(runId: number, phase?: string): StepRow[] {

@@ -6,7 +6,7 @@
  */
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
-import type { Db } from '../journal/database.js';
+import { isStorageError, type Db } from '../journal/database.js';
 import type { ComponentConfig, Config } from '../config/index.js';
 import type { Installed } from './installed.js';
 import type { ReleaseSource } from './discovery.js';
@@ -206,7 +206,13 @@ export class UpdateChecker {
   }
 
   private store(s: ComponentStatus, error: string | null): void {
-    this.upsert.run({ ...s, update_available: s.update_available ? 1 : 0, stale: s.stale ? 1 : 0, last_error: error });
+    try {
+      this.upsert.run({ ...s, update_available: s.update_available ? 1 : 0, stale: s.stale ? 1 : 0, last_error: error });
+    } catch (e) {
+      // A full disk: the check's answer is still given; it is just not kept for the next read.
+      if (!isStorageError(e)) throw e;
+      this.o.logger.warn({ component: s.name }, `the result of checking ${s.name} could not be stored: ${(e as Error).message}`);
+    }
   }
 }
 

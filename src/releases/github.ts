@@ -10,7 +10,7 @@ import got, { RequestError, TimeoutError } from 'got';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { IncomingHttpHeaders } from 'node:http';
 import { pino, type Logger } from 'pino';
-import type { Db } from '../journal/database.js';
+import { isStorageError, type Db } from '../journal/database.js';
 import { REPO_PATTERN } from '../config/schema.js';
 import { ReleaseError, type Fetched, type Release, type ReleaseAsset } from './types.js';
 
@@ -170,15 +170,24 @@ class HttpCache {
   }
 
   put(url: string, etag: string | null, body: string, link: string | null, at: string): void {
-    this.upsert.run(url, etag, 200, JSON.stringify({ body, link }), at);
+    bestEffort(() => this.upsert.run(url, etag, 200, JSON.stringify({ body, link }), at));
   }
 
   touch(url: string, at: string): void {
-    this.bump.run(at, url);
+    bestEffort(() => this.bump.run(at, url));
   }
 
   delete(url: string): void {
-    this.remove.run(url);
+    bestEffort(() => this.remove.run(url));
+  }
+}
+
+/** The cache only saves requests: a write that fails for want of storage (a full disk) is skipped. */
+function bestEffort(write: () => unknown): void {
+  try {
+    write();
+  } catch (error) {
+    if (!isStorageError(error)) throw error;
   }
 }
 

@@ -8,6 +8,7 @@ import swagger from '@fastify/swagger';
 import { Ajv } from 'ajv';
 import type { AppDeps } from './deps.js';
 import { EngineError } from '../engine/engine.js';
+import { isStorageError, JournalUnwritableError } from '../journal/journal.js';
 import { UPDATER_VERSION } from '../version.js';
 import { apiRoutes, errorBody } from './routes.js';
 import { checkResultSchema, componentSchema, errorSchema, runSchema } from './schemas.js';
@@ -17,7 +18,7 @@ import { registerDashboard } from './dashboard.js';
 
 export type { AppDeps } from './deps.js';
 
-const STATUS: Record<string, number> = { busy: 409, not_found: 404, bad_request: 400, no_backup: 404, closed: 503 };
+const STATUS: Record<string, number> = { busy: 409, not_found: 404, bad_request: 400, no_backup: 404, closed: 503, insufficient_storage: 507 };
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
@@ -48,6 +49,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (e.statusCode === 413) return reply.status(413).send(errorBody('too_large', 'the request body is over 64 KiB'));
     if (e.statusCode === 415) return reply.status(415).send(errorBody('unsupported_media_type', 'send JSON (Content-Type: application/json)'));
     if (e.statusCode && e.statusCode < 500) return reply.status(e.statusCode).send(errorBody('bad_request', e.message));
+    // A write that failed for want of storage (a full disk): 507, never 500.
+    if (error instanceof JournalUnwritableError || isStorageError(error)) {
+      const message = error instanceof JournalUnwritableError ? error.message : `cannot write to disk: ${e.message}`;
+      return reply.status(507).send(errorBody('insufficient_storage', message));
+    }
     request.log.error({ err: error }, 'request failed');
     return reply.status(500).send(errorBody('internal', 'internal error; see the updater log'));
   });

@@ -29,9 +29,31 @@ export async function apiRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
   app.get('/healthz', {
     schema: {
       summary: 'Liveness',
-      response: { 200: { type: 'object', required: ['status', 'version'], properties: { status: { type: 'string' }, version: { type: 'string' }, recovering: { type: 'boolean' } } } },
+      response: {
+        200: {
+          type: 'object',
+          required: ['status', 'version', 'journal'],
+          properties: {
+            status: { type: 'string' },
+            version: { type: 'string' },
+            recovering: { type: 'boolean' },
+            journal: { type: 'string', enum: ['ok', 'unwritable'] },
+            journal_error: { type: 'string', description: 'Why the journal cannot be written, naming its path (only when unwritable)' },
+          },
+        },
+      },
     },
-  }, async () => ({ status: 'ok', version: UPDATER_VERSION, recovering: deps.engine.isRecovering }));
+  }, async () => {
+    // Still 200 when the journal cannot be written: the service is alive, and says what is wrong.
+    const journal = deps.engine.journalHealth();
+    return {
+      status: 'ok',
+      version: UPDATER_VERSION,
+      recovering: deps.engine.isRecovering,
+      journal: journal.writable ? 'ok' : 'unwritable',
+      ...(journal.error ? { journal_error: journal.error } : {}),
+    };
+  });
 
   app.get('/api/components', {
     schema: { summary: 'Components with installed and latest versions', response: { 200: { type: 'array', items: ref('Component') } } },
@@ -62,7 +84,7 @@ export async function apiRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
         additionalProperties: false,
         properties: { version: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[vV]?[0-9A-Za-z.+-]+$' }, dry_run: { type: 'boolean' } },
       },
-      response: { 202: { type: 'object', required: ['run_id'], properties: { run_id: { type: 'integer' } } }, ...errorResponses(400, 401, 404, 409) },
+      response: { 202: { type: 'object', required: ['run_id'], properties: { run_id: { type: 'integer' } } }, ...errorResponses(400, 401, 404, 409, 507) },
     },
   }, async (request, reply) => {
     const { runId } = await deps.engine.startRun(request.params.name, { version: request.body.version ?? null, dryRun: request.body.dry_run ?? false });
@@ -74,7 +96,7 @@ export async function apiRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
     schema: {
       summary: 'Restore the newest backup, as a run of its own',
       params: componentNameParams,
-      response: { 202: { type: 'object', required: ['run_id'], properties: { run_id: { type: 'integer' } } }, ...errorResponses(401, 404, 409) },
+      response: { 202: { type: 'object', required: ['run_id'], properties: { run_id: { type: 'integer' } } }, ...errorResponses(401, 404, 409, 507) },
     },
   }, async (request, reply) => {
     const { runId } = await deps.engine.startRun(request.params.name, { mode: 'restore' });

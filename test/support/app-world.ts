@@ -103,7 +103,7 @@ export interface AppWorld {
 
 let counter = 0;
 
-export async function appWorld(bed: Bed, releases: ReleaseSpec[], options: { venv?: boolean; healthTimeoutSeconds?: number } = {}): Promise<AppWorld> {
+export async function appWorld(bed: Bed, releases: ReleaseSpec[], options: { venv?: boolean; healthTimeoutSeconds?: number; journalDir?: string } = {}): Promise<AppWorld> {
   process.env.DOCKER_HOST = bed.dockerHost;
   const id = `${process.pid}-${++counter}`;
   const base = join(bed.appsDir, `app-${id}`);
@@ -141,7 +141,7 @@ export async function appWorld(bed: Bed, releases: ReleaseSpec[], options: { ven
     gh.addRelease('o/sample-app', { tag: `v${spec.version}`, assets });
   }
 
-  const db = openDatabase(join(dataDir, 'updater.db'));
+  const db = openDatabase(join(options.journalDir ?? dataDir, 'updater.db'));
   const journal = new Journal(db);
   const logger = pino({ level: process.env.TEST_LOG ?? 'silent' });
   const client = new GitHubClient({ apiUrl: gh.apiUrl, rawUrl: gh.rawUrl, token: null, db, logger });

@@ -52,7 +52,7 @@ export interface ContainerWorld {
   close(): Promise<void>;
 }
 
-export async function containerWorld(bed: Bed, options: { retention?: number; healthTimeoutSeconds?: number; startTag?: string } = {}): Promise<ContainerWorld> {
+export async function containerWorld(bed: Bed, options: { retention?: number; healthTimeoutSeconds?: number; startTag?: string; journalDir?: string } = {}): Promise<ContainerWorld> {
   process.env.DOCKER_HOST = bed.dockerHost;
   const dir = tempDir('updater-ct-');
   const port = await freePort();
@@ -70,7 +70,7 @@ export async function containerWorld(bed: Bed, options: { retention?: number; he
 
   const gh = await startFakeGitHub();
   for (const tag of SAMPLE_TAGS) gh.addRelease('o/sample', { tag, body: `sample ${tag}` });
-  const db = openDatabase(join(dir, 'updater.db'));
+  const db = openDatabase(join(options.journalDir ?? dir, 'updater.db'));
   const journal = new Journal(db);
   const logger = pino({ level: process.env.TEST_LOG ?? 'silent' });
   const client = new GitHubClient({ apiUrl: gh.apiUrl, rawUrl: gh.rawUrl, token: null, db, logger });

@@ -85,7 +85,7 @@ export class DirDriver implements Driver {
     rmSync(final, { recursive: true, force: true });
     mkdirSync(partial);
     for (const f of readdirSync(this.live).sort()) {
-      ctx.step(`copy ${f}`);
+      await ctx.step(`copy ${f}`);
       cpSync(join(this.live, f), join(partial, f));
       await this.pause(ctx.signal);
     }
@@ -98,7 +98,7 @@ export class DirDriver implements Driver {
     const files = readdirSync(src).filter((f) => !['BROKEN', 'INVALID', 'APPLY_FAILS'].includes(f)).sort((a, b) => (a === 'VERSION' ? 1 : b === 'VERSION' ? -1 : a.localeCompare(b)));
     for (const [i, f] of files.entries()) {
       if (i === 1 && existsSync(join(src, 'APPLY_FAILS'))) throw new UpdateError('apply_failed', `could not write ${f}`);
-      ctx.step(`write ${f}`);
+      await ctx.step(`write ${f}`);
       writeFileAtomic(join(this.live, f), readFileSync(join(src, f)));
       this.effect(run, 'apply', `write ${f}`);
       await this.pause(ctx.signal);
@@ -122,13 +122,13 @@ export class DirDriver implements Driver {
     // Idempotent: write every file of the backup, remove files the backup does not have.
     for (const f of readdirSync(this.live).sort()) {
       if (!(f in want)) {
-        ctx.step(`remove ${f}`);
+        await ctx.step(`remove ${f}`);
         rmSync(join(this.live, f));
         this.effect(run, 'rollback', `remove ${f}`);
       }
     }
     for (const [f, body] of Object.entries(want)) {
-      ctx.step(`restore ${f}`);
+      await ctx.step(`restore ${f}`);
       writeFileAtomic(join(this.live, f), body);
       this.effect(run, 'rollback', `restore ${f}`);
       await this.pause(ctx.signal);

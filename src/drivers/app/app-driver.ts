@@ -154,7 +154,7 @@ export class AppDriver implements KindDriver {
       }
     }
     const path = newBackupPath(this.settings.backupDir, this.c.name, 'tar.gz');
-    ctx.step(`write ${path}`);
+    await ctx.step(`write ${path}`);
     const { entries, bytes } = await archiveTree(this.c.installPath, path, { signal: ctx.signal });
     ctx.log.info({ backup: path, entries, bytes }, `backed up ${this.c.installPath} to ${path}`);
     return { path, details: { installPath: this.c.installPath, oldTree: this.paths(run.runId).old } };
@@ -198,17 +198,17 @@ export class AppDriver implements KindDriver {
       return extracted.root;
     });
 
-    ctx.step(STEP.stop);
+    await ctx.step(STEP.stop);
     await this.manager.stop(ctx.signal);
-    ctx.step(STEP.aside);
+    await ctx.step(STEP.aside);
     renameDurably(this.c.installPath, p.old);
-    ctx.step(STEP.swapIn);
+    await ctx.step(STEP.swapIn);
     renameDurably(staged, this.c.installPath);
     if (existsSync(join(this.c.installPath, 'requirements.txt'))) {
-      ctx.step(STEP.pip);
+      await ctx.step(STEP.pip);
       await this.installRequirements(ctx);
     }
-    ctx.step(STEP.start);
+    await ctx.step(STEP.start);
     await this.manager.start(ctx.signal);
   }
 
@@ -260,22 +260,22 @@ export class AppDriver implements KindDriver {
     const done: string[] = [];
     try {
       if (touched) {
-        ctx.step('stop service');
+        await ctx.step('stop service');
         await this.manager.stop(ctx.signal);
         if (!restore && existsSync(p.old)) {
           // The old tree is still beside: put it back by rename.
           if (existsSync(this.c.installPath)) {
-            ctx.step('move failed tree aside');
+            await ctx.step('move failed tree aside');
             rmSync(p.failed, { recursive: true, force: true });
             renameDurably(this.c.installPath, p.failed);
           }
-          ctx.step('move old tree back');
+          await ctx.step('move old tree back');
           renameDurably(p.old, this.c.installPath);
           done.push(`the old tree is back in ${this.c.installPath}`);
         } else if (restore || !this.isVersion(run.fromVersion)) {
           // The old tree is gone (or this is a manual restore): rebuild it from the backup tarball.
           if (!backup || !existsSync(backup)) throw new UpdateError('no_backup', `the old tree is gone and the backup ${backup ?? '(none)'} is missing`);
-          ctx.step('restore from backup');
+          await ctx.step('restore from backup');
           rmSync(p.restoring, { recursive: true, force: true });
           await restoreTree(backup, p.restoring, { signal: ctx.signal });
           if (existsSync(this.c.installPath)) {
@@ -286,10 +286,10 @@ export class AppDriver implements KindDriver {
           done.push(`${this.c.installPath} restored from ${backup}`);
         }
         if ((restore || applied.includes(STEP.pip)) && existsSync(join(this.c.installPath, 'requirements.txt'))) {
-          ctx.step('reinstall old requirements');
+          await ctx.step('reinstall old requirements');
           await this.installRequirements(ctx);
         }
-        ctx.step('start service');
+        await ctx.step('start service');
         await this.manager.start(ctx.signal);
       }
       await this.waitHealthy(ctx, restore ? null : run.fromVersion);

@@ -119,7 +119,7 @@ export class ContainerDriver implements KindDriver {
     const state = id ? await this.docker.container(id) : null;
     const imageId = state?.imageId ?? ((await this.docker.hasImage(`${ref.repository}:${tag}`)) ? await this.docker.imageId(`${ref.repository}:${tag}`) : null);
     const path = newBackupPath(this.settings.backupDir, this.c.name, 'yml');
-    ctx.step(`write ${path}`);
+    await ctx.step(`write ${path}`);
     writeFileAtomic(path, text);
     const details: ContainerBackup = { composeFile: this.c.composeFile, service: this.c.service, repository: ref.repository, tag, imageId };
     ctx.log.info({ backup: path, image: imageId }, `backed up ${this.c.composeFile} to ${path}`);
@@ -147,7 +147,7 @@ export class ContainerDriver implements KindDriver {
         throw new UpdateError('compose_changed', `${this.c.composeFile} was changed by someone else since it was backed up; it was left as it is`);
       }
       const target = await this.targetRef(run, ctx.signal);
-      ctx.step(STEP.pull, { ref: target.ref });
+      await ctx.step(STEP.pull, { ref: target.ref });
       let last = 0;
       await this.docker.pull(
         target.ref,
@@ -163,10 +163,10 @@ export class ContainerDriver implements KindDriver {
       return { file, target };
     });
 
-    ctx.step(STEP.write, { tag: target.tag });
+    await ctx.step(STEP.write, { tag: target.tag });
     file.writeTag(this.c.service, target.tag);
 
-    ctx.step(STEP.recreate);
+    await ctx.step(STEP.recreate);
     const compose = await ComposeCli.create(this.c.composeFile);
     await compose.up(this.c.service, { signal: ctx.signal, onLine: (line) => ctx.log.debug({ compose: line }) });
   }
@@ -220,18 +220,18 @@ export class ContainerDriver implements KindDriver {
     const where: string[] = [];
     try {
       if (wroteFile) {
-        ctx.step('restore compose file');
+        await ctx.step('restore compose file');
         const saved = readFileSync(backup.path, 'utf8');
         if (readFileSync(this.c.composeFile, 'utf8') !== saved) writeFileAtomic(this.c.composeFile, saved);
         where.push(`${this.c.composeFile} restored from ${backup.path}`);
       }
       if (backup.imageId && (await this.docker.hasImage(backup.imageId))) {
         // The old tag may have moved in the registry: point it back at the exact image that ran.
-        ctx.step('retag old image');
+        await ctx.step('retag old image');
         await this.docker.tag(backup.imageId, backup.repository, backup.tag);
       }
       if (recreated) {
-        ctx.step('recreate service');
+        await ctx.step('recreate service');
         const compose = await ComposeCli.create(this.c.composeFile);
         await compose.up(this.c.service, { forceRecreate: true, signal: ctx.signal });
       }
