@@ -12,6 +12,7 @@ import { benchWebSocket } from './websocket.js';
 import { benchContainer } from './container.js';
 import { benchReleasePipeline } from './release-pipeline.js';
 import { benchBoot } from './boot.js';
+import { benchReads } from './reads.js';
 import type { Section } from './util.js';
 
 const benches: Array<[string, () => Promise<Section>]> = [
@@ -21,6 +22,7 @@ const benches: Array<[string, () => Promise<Section>]> = [
   ['container', benchContainer],
   ['release', benchReleasePipeline],
   ['boot', benchBoot],
+  ['reads', benchReads],
 ];
 
 const only = process.argv.slice(2);

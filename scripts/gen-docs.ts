@@ -98,6 +98,7 @@ export async function apiReference(): Promise<string> {
     for (const [path, methods] of Object.entries(doc.paths as Schema)) {
       for (const [method, op] of Object.entries(methods as Schema)) {
         out.push(`## ${method.toUpperCase()} ${path}`, '', op.summary ?? '', '');
+        if (op.description) out.push(op.description, '');
         const params = (op.parameters ?? []) as Schema[];
         if (params.length) {
           out.push('| parameter | in | type | required |', '|---|---|---|---|');

@@ -5,19 +5,22 @@
  *   run by the `command` service manager (start/stop/status shell commands, a pid file);
  * - a local stand-in for GitHub on 127.0.0.1 offering 1.1.0 (good), 1.2.0 (its health check
  *   fails: the update is rolled back) and 1.3.0-beta (a prerelease, not offered), each a real
- *   tarball with its .sha256, made on the fly.
+ *   tarball with its .sha256, kept under `releases/` (see `demoReleaseAssets`).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createGzip } from 'node:zlib';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import type { Logger } from 'pino';
 import tar from 'tar-stream';
 import type { AppComponent, Config } from '../config/index.js';
 import { createServiceManager } from '../services/service-manager.js';
+import { writeFileAtomic } from '../util/fs-atomic.js';
 import { startFakeGitHub } from './local-github.js';
 
 const REPO = 'demo/sample-app';
+const gzipped = promisify(gzip);
 
 type Behaviour = 'good' | 'unhealthy';
 
@@ -53,15 +56,62 @@ function tree(version: string, behaviour: Behaviour): Record<string, string> {
   };
 }
 
-async function tarball(version: string, behaviour: Behaviour): Promise<Buffer> {
+/** The time stamped on every entry of the demo's tarballs: fixed, so that the same tree is the same bytes. */
+const DEMO_MTIME = new Date('2026-01-01T00:00:00Z');
+
+/** The uncompressed tar of a release: entries in a fixed order, fixed mtime, mode and owner (0:0, no names). */
+async function tarOf(version: string, behaviour: Behaviour): Promise<Buffer> {
   const pack = tar.pack();
   const top = `sample-app-${version}`;
-  pack.entry({ name: `${top}/`, type: 'directory', mode: 0o755 });
-  for (const [name, body] of Object.entries(tree(version, behaviour))) pack.entry({ name: `${top}/${name}`, mode: 0o644 }, body);
+  const stamp = { mtime: DEMO_MTIME, uid: 0, gid: 0, uname: '', gname: '' };
+  pack.entry({ name: `${top}/`, type: 'directory', mode: 0o755, ...stamp });
+  for (const [name, body] of Object.entries(tree(version, behaviour))) pack.entry({ name: `${top}/${name}`, type: 'file', mode: 0o644, ...stamp }, body);
   pack.finalize();
   const chunks: Buffer[] = [];
-  for await (const chunk of pack.pipe(createGzip())) chunks.push(chunk as Buffer);
+  for await (const chunk of pack) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
+}
+
+export interface DemoReleaseAsset {
+  version: string;
+  prerelease: boolean;
+  notes: string;
+  /** `sample-app-<version>.tar.gz` */
+  name: string;
+  content: Buffer;
+  sha256: string;
+}
+
+/**
+ * The demo's release tarballs, the same bytes at every start. A run that downloads again after a
+ * restart (recovery) checks the download against the `.sha256` published before the restart, so
+ * the bytes must not change: the tar is built deterministically (above; Node's gzip writes no
+ * time stamp), and the gzipped file is kept in `<demoDir>/releases/`, named after the tar's own
+ * digest, and served from there at the next start (whatever another zlib would make of the same
+ * tar). A change of the demo's code is a new digest, hence a new tarball; the older one is removed.
+ */
+export async function demoReleaseAssets(demoDir: string): Promise<DemoReleaseAsset[]> {
+  const store = join(demoDir, 'releases');
+  mkdirSync(store, { recursive: true });
+  const assets: DemoReleaseAsset[] = [];
+  for (const r of DEMO_RELEASES) {
+    const name = `sample-app-${r.version}.tar.gz`;
+    const raw = await tarOf(r.version, r.behaviour);
+    const key = createHash('sha256').update(raw).digest('hex').slice(0, 16);
+    const kept = `sample-app-${r.version}.${key}.tar.gz`;
+    let content: Buffer;
+    if (existsSync(join(store, kept))) {
+      content = readFileSync(join(store, kept));
+    } else {
+      content = await gzipped(raw, { level: 9 });
+      for (const old of readdirSync(store)) {
+        if (old !== kept && old.startsWith(`sample-app-${r.version}.`) && old.endsWith('.tar.gz')) rmSync(join(store, old), { force: true });
+      }
+      writeFileAtomic(join(store, kept), content);
+    }
+    assets.push({ version: r.version, prerelease: r.prerelease ?? false, notes: r.notes, name, content, sha256: createHash('sha256').update(content).digest('hex') });
+  }
+  return assets;
 }
 
 /** A port remembered across restarts (so URLs stay the same), chosen free the first time. */
@@ -93,17 +143,14 @@ export async function startDemo(base: Config, logger: Logger): Promise<Demo> {
   }
 
   const gh = await startFakeGitHub({ port: rememberedPort(join(dir, 'releases.port'), 18089) });
-  for (const r of DEMO_RELEASES) {
-    const name = `sample-app-${r.version}.tar.gz`;
-    const content = await tarball(r.version, r.behaviour);
-    const digest = createHash('sha256').update(content).digest('hex');
+  for (const a of await demoReleaseAssets(dir)) {
     gh.addRelease(REPO, {
-      tag: `v${r.version}`,
-      prerelease: r.prerelease ?? false,
-      body: r.notes,
+      tag: `v${a.version}`,
+      prerelease: a.prerelease,
+      body: a.notes,
       assets: [
-        { name, content },
-        { name: `${name}.sha256`, content: `${digest}  ${name}\n` },
+        { name: a.name, content: a.content },
+        { name: `${a.name}.sha256`, content: `${a.sha256}  ${a.name}\n` },
       ],
     });
   }

@@ -1,7 +1,7 @@
 /** The REST routes of the contract. Every route declares its schemas; errors have one shape. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppDeps } from './deps.js';
-import { componentViews } from './views.js';
+import { componentViews, RUNNING_NOTE } from './views.js';
 import { toCheckResult } from '../releases/checker.js';
 import { UPDATER_VERSION } from '../version.js';
 import { tokenMatches, presentedToken } from './auth.js';
@@ -56,7 +56,7 @@ export async function apiRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
   });
 
   app.get('/api/components', {
-    schema: { summary: 'Components with installed and latest versions', response: { 200: { type: 'array', items: ref('Component') } } },
+    schema: { summary: 'Components with installed and latest versions', description: RUNNING_NOTE, response: { 200: { type: 'array', items: ref('Component') } } },
   }, async () => componentViews(deps.components, deps.checker, deps.engine, deps.running));
 
   app.post<{ Body: { component?: string } }>('/api/checks', {

@@ -8,6 +8,13 @@ export type { ComponentView };
 
 export type RunningProbe = (component: ComponentConfig) => Promise<boolean | null>;
 
+/** What `running` promises, for the API description (the probe is the drivers' `running`, see src/drivers/running-cache.ts). */
+export const RUNNING_NOTE =
+  '`running` is what the service manager said at most 2 s ago: each component\'s status command runs at most once per 2 s, ' +
+  'shared by concurrent requests (and by `system_info`), so a service stopped by something else shows as stopped within 2 s ' +
+  '(plus the status command\'s own time). What the updater does to a service shows at once: its own start and stop of the ' +
+  'service, and the end of a run, make the next request ask again.';
+
 export async function componentViews(components: ComponentConfig[], checker: UpdateChecker, engine: Engine, running?: RunningProbe): Promise<ComponentView[]> {
   const active = engine.activeRun();
   return Promise.all(

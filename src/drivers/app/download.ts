@@ -127,7 +127,10 @@ export async function downloadTo<T = undefined>(url: string, path: string, optio
   const expected = options.expectedBytes && options.expectedBytes > 0 ? options.expectedBytes : total;
   if (expected !== null && bytes !== expected) {
     rmSync(path, { force: true });
-    throw new UpdateError('download_failed', `the download of ${url} is truncated: ${bytes} of ${expected} bytes`);
+    throw new UpdateError(
+      'download_failed',
+      bytes < expected ? `the download of ${url} is truncated: ${bytes} of ${expected} bytes` : `the download of ${url} is larger than announced (${bytes} bytes, expected ${expected})`,
+    );
   }
   return { path, bytes, sha256: hash.digest('hex'), consumed: result };
 }

@@ -1,0 +1,70 @@
+/**
+ * The download of a release asset against a real local HTTP server: when the bytes received are
+ * not the size the release announced, the message says which way they differ.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { downloadTo } from '../src/drivers/app/download.js';
+import { UpdateError } from '../src/engine/driver.js';
+
+/** A server that answers every request with `bytes` bytes (a complete, well-formed response). */
+async function serving(bytes: number) {
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(bytes) });
+    res.end(Buffer.alloc(bytes, 7));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/asset.tar.gz`;
+  return {
+    url,
+    close: () => {
+      server.close();
+      server.closeAllConnections();
+    },
+  };
+}
+
+async function refusal(served: number, announced: number): Promise<UpdateError> {
+  const server = await serving(served);
+  const dir = mkdtempSync(join(tmpdir(), 'download-'));
+  try {
+    const error = await downloadTo(server.url, join(dir, 'asset.tar.gz'), { maxBytes: 1 << 20, expectedBytes: announced }).then(
+      () => assert.fail(`a download of ${served} bytes announced as ${announced} was accepted`),
+      (e: unknown) => e,
+    );
+    assert.ok(error instanceof UpdateError, String(error));
+    assert.equal(error.code, 'download_failed');
+    assert.deepEqual(readdirSync(dir), [], 'the partial download is removed');
+    return error;
+  } finally {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('a download shorter than the release announced is "truncated", with both sizes', async () => {
+  const e = await refusal(60, 100);
+  assert.match(e.message, /^the download of http:\/\/127\.0\.0\.1:\d+\/asset\.tar\.gz is truncated: 60 of 100 bytes$/);
+});
+
+test('a download larger than the release announced says so, with both sizes (not "truncated")', async () => {
+  const e = await refusal(150, 100);
+  assert.doesNotMatch(e.message, /truncated/);
+  assert.match(e.message, /^the download of http:\/\/127\.0\.0\.1:\d+\/asset\.tar\.gz is larger than announced \(150 bytes, expected 100\)$/);
+});
+
+test('a download of the announced size is accepted', async () => {
+  const server = await serving(100);
+  const dir = mkdtempSync(join(tmpdir(), 'download-'));
+  try {
+    const got = await downloadTo(server.url, join(dir, 'asset.tar.gz'), { maxBytes: 1 << 20, expectedBytes: 100 });
+    assert.equal(got.bytes, 100);
+  } finally {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
