@@ -6,6 +6,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import swagger from '@fastify/swagger';
 import { Ajv } from 'ajv';
+import type { Socket } from 'node:net';
 import type { AppDeps } from './deps.js';
 import { EngineError } from '../engine/engine.js';
 import { UPDATER_VERSION } from '../version.js';
@@ -14,6 +15,7 @@ import { checkResultSchema, componentSchema, errorSchema, runSchema } from './sc
 import { createMetrics } from './metrics.js';
 import { registerWebSocket } from './ws.js';
 import { registerDashboard } from './dashboard.js';
+import { refusal, type Refusal } from './guard.js';
 
 export type { AppDeps } from './deps.js';
 
@@ -40,6 +42,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : coercing).compile(schema));
 
   for (const schema of [errorSchema, componentSchema, checkResultSchema, runSchema]) app.addSchema(schema);
+
+  // Before every other hook (the WebSocket plugin's and the routes' token checks): Host, then Origin.
+  const policy = { token: deps.token, allowedHosts: deps.allowedHosts ?? [], allowedOrigins: deps.allowedOrigins ?? [] };
+  app.addHook('onRequest', async (request, reply) => {
+    const refused: Refusal | null = refusal(policy, { method: request.method, headers: request.headers, protocol: request.protocol });
+    if (!refused) return;
+    if (request.headers.upgrade !== undefined) {
+      // A refused WebSocket upgrade: the answer, then the connection is closed (no socket is left open).
+      reply.header('connection', 'close');
+      reply.raw.once('finish', () => (request.raw.socket as Socket | undefined)?.destroySoon());
+    }
+    return reply.status(refused.status).send(errorBody(refused.code, refused.message));
+  });
+  // Bodies are JSON or nothing: no text/plain (a browser sends that cross-site without asking first).
+  app.removeContentTypeParser('text/plain');
 
   app.setErrorHandler((error, request, reply) => {
     if (error instanceof EngineError) return reply.status(STATUS[error.code] ?? 400).send(errorBody(error.code, error.message));

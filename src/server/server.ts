@@ -64,7 +64,17 @@ export async function startService(given: Config, source: string, logger: Logger
   const drivers = createDrivers(config, discovery, logger);
   const engine = new Engine({ journal, components: config.components, driverFor: drivers.driverFor, logger, faults });
   engine.results.subscribe((r) => checker.refreshInstalled(r.component));
-  const app = await buildApp({ engine, journal, checker, components: config.components, token: config.server.token, logger, running: drivers.running });
+  const app = await buildApp({
+    engine,
+    journal,
+    checker,
+    components: config.components,
+    token: config.server.token,
+    allowedHosts: [...config.server.allowedHosts, ...listenName(config.server.host)],
+    allowedOrigins: config.server.allowedOrigins,
+    logger,
+    running: drivers.running,
+  });
 
   if (!config.server.token) {
     if (isLoopback(config.server.host)) logger.info({ host: config.server.host }, 'no server.token is set: the API is open, so it listens on loopback only (set server.token to listen beyond it safely)');
@@ -100,4 +110,14 @@ export async function startService(given: Config, source: string, logger: Logger
 
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+/**
+ * The address `server.host` names, as a Host header would (`[fe80::1]` for IPv6), when it is one
+ * address: the operator chose it, so requests addressed to it are not misdirected. A wildcard
+ * (`0.0.0.0`, `::`) names no host.
+ */
+function listenName(host: string): string[] {
+  if (['0.0.0.0', '::', ''].includes(host)) return [];
+  return [host.includes(':') ? `[${host}]` : host];
 }
