@@ -168,6 +168,53 @@ describe('the open API refuses browsers that are not its own (real service, demo
       ws.terminate();
     }
   });
+
+  it('/ws strings obey the REST limits: a 65-character or control-character version, a path-like name → error bad_body, socket open, nothing stored', async () => {
+    const before = await runs(app());
+    const ws = new WebSocket(`${app().url.replace('http', 'ws')}/ws`);
+    const messages: Array<{ subject: string; body: { code?: string; message?: string } }> = [];
+    let wake: () => void = () => undefined;
+    ws.on('message', (d) => {
+      messages.push(JSON.parse(d.toString()) as (typeof messages)[number]);
+      wake();
+    });
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
+    const next = async (frame: unknown) => {
+      const n = messages.length;
+      const arrived = new Promise<void>((resolve) => (wake = () => messages.length > n && resolve()));
+      ws.send(JSON.stringify(frame));
+      assert.ok(await within(arrived, 5000), `no answer to ${JSON.stringify(frame).slice(0, 100)}`);
+      return messages[n]!;
+    };
+    try {
+      const hostile: unknown[] = [
+        { subject: 'updater.perform_update', body: { component: 'sample-app', version: '1'.repeat(65) } },
+        { subject: 'updater.perform_update', body: { component: 'sample-app', version: `v${'1'.repeat(64)}` } },
+        { subject: 'updater.perform_update', body: { component: 'sample-app', version: '1.2.0\u0000' } },
+        { subject: 'updater.perform_update', body: { component: 'sample-app', version: '1.2.0\n\u001b[31mred' } },
+        { subject: 'updater.perform_update', body: { component: 'sample-app', version: '1.2.0 ; rm -rf /' } },
+        { subject: 'updater.perform_update', body: { component: 'sample-app', version: 'x'.repeat(60 * 1024) } },
+        { subject: 'updater.perform_update', body: { component: '../sample-app', version: '1.2.0' } },
+        { subject: 'updater.perform_update', body: { component: 'a'.repeat(64) } },
+        { subject: 'updater.perform_update', body: { component: 'Sample-App' } },
+        { subject: 'updater.update', body: 'sample-app\u0000' },
+        { subject: 'updater.update', body: 'x'.repeat(1000) },
+      ];
+      for (const frame of hostile) {
+        const reply = await next(frame);
+        assert.equal(reply.subject, 'error', JSON.stringify(reply).slice(0, 200));
+        assert.equal(reply.body.code, 'bad_body', `${JSON.stringify(frame).slice(0, 100)} → ${JSON.stringify(reply).slice(0, 200)}`);
+      }
+      assert.equal(ws.readyState, WebSocket.OPEN, 'the socket stays open');
+      assert.equal((await next({ subject: 'controller.system_info' })).subject, 'system_info', 'and still answers');
+      assert.equal(await runs(app()), before, 'nothing reached the journal');
+    } finally {
+      ws.terminate();
+    }
+  });
 });
 
 describe('server.allowedHosts, server.allowedOrigins, and a token (real service, demo)', { timeout: 120_000 }, () => {

@@ -371,6 +371,8 @@ function hostileFrame(r: Rng): { data: string | Buffer; kind: string } {
     () => frame({ subject: 'updater.perform_update', body: { component: r.pick<unknown>([5, '', null, [], {}, true]) } }, 'perform_update: bad component'),
     () => frame({ subject: 'updater.perform_update', body: { component: r.pick(['dir', unknownComponent()]), dry_run: r.pick<unknown>(['yes', 1, [], {}]) } }, 'perform_update: bad dry_run'),
     () => frame({ subject: 'updater.perform_update', body: { component: r.pick(['dir', unknownComponent()]), version: r.pick<unknown>([5, '', [], {}, true]) } }, 'perform_update: bad version'),
+    () => frame({ subject: 'updater.perform_update', body: { component: 'dir', version: r.pick(['1'.repeat(65), `v${'1'.repeat(64)}`, '1.1.0\u0000', '1.1.0\n', '1.1.0 ', ' 1.1.0', '1.1.0/../x', '1.1.0;id', '😀', 'x'.repeat(r.int(65, 60 * KiB))]) } }, 'perform_update: version over the REST limits'),
+    () => frame({ subject: 'updater.perform_update', body: { component: r.pick(['../dir', 'DIR', 'dir\u0000', ' dir', 'd'.repeat(64), '-dir', 'dïr']) } }, 'perform_update: component not a name'),
     () => frame({ subject: 'updater.perform_update', body: { component: 'dir', [r.pick(['force', 'Component', 'versión', junk(r, 4) || 'k'])]: 1 } }, 'perform_update: unknown field'),
     () => frame({ subject: 'updater.perform_update', body: { component: unknownComponent(), ...(r.chance(0.5) ? { version: '1.1.0' } : {}), ...(r.chance(0.5) ? { dry_run: true } : {}) } }, 'perform_update: unknown component'),
     () => frame({ subject: 'updater.update', body: r.chance(0.5) ? notString() : '' }, 'update: body not a name'),

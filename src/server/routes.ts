@@ -5,7 +5,7 @@ import { componentViews } from './views.js';
 import { toCheckResult } from '../releases/checker.js';
 import { UPDATER_VERSION } from '../version.js';
 import { tokenMatches, presentedToken } from './auth.js';
-import { componentNameParams, errorResponses, ref } from './schemas.js';
+import { componentNameParams, componentNameSchema, errorResponses, ref, versionSchema } from './schemas.js';
 
 export const errorBody = (code: string, message: string) => ({ error: { code, message } });
 
@@ -49,7 +49,7 @@ export async function apiRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
     preValidation: objectBody,
     schema: {
       summary: 'Check GitHub for new releases now',
-      body: { type: 'object', additionalProperties: false, properties: { component: { type: 'string', maxLength: 64 } } },
+      body: { type: 'object', additionalProperties: false, properties: { component: componentNameSchema } },
       response: { 200: ref('CheckResult'), ...errorResponses(400, 401, 403, 404, 415, 421) },
     },
   }, async (request, reply) => {
@@ -64,11 +64,7 @@ export async function apiRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
     schema: {
       summary: 'Start an update run (latest, or a given version; dry_run stops after validate)',
       params: componentNameParams,
-      body: {
-        type: 'object',
-        additionalProperties: false,
-        properties: { version: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[vV]?[0-9A-Za-z.+-]+$' }, dry_run: { type: 'boolean' } },
-      },
+      body: { type: 'object', additionalProperties: false, properties: { version: versionSchema, dry_run: { type: 'boolean' } } },
       response: { 202: { type: 'object', required: ['run_id'], properties: { run_id: { type: 'integer' } } }, ...errorResponses(400, 401, 403, 404, 409, 415, 421) },
     },
   }, async (request, reply) => {
