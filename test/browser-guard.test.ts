@@ -215,6 +215,25 @@ describe('the open API refuses browsers that are not its own (real service, demo
       ws.terminate();
     }
   });
+
+  it("errors of Node's own HTTP parser and of the router have the contract's shape: 431, 414, 413", async () => {
+    const big = await openRaw(port, `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nX-Big: ${'a'.repeat(20 * 1024)}\r\n\r\n`);
+    try {
+      assert.ok(await within(big.closed, 5000), 'the server closes the connection after a 431');
+      const r = parseResponse(big.received());
+      assert.equal(r.status, 431, big.received().slice(0, 200));
+      assert.match(r.headers['content-type'] as string, /^application\/json/);
+      assert.equal(errorCode(r.body), 'headers_too_large');
+    } finally {
+      big.socket.destroy();
+    }
+    const long = await send(`${app().url}/api/runs/${'1'.repeat(150)}`);
+    assert.equal(long.status, 414, long.body);
+    assert.equal(errorCode(long.body), 'uri_too_long');
+    const huge = await send(`${app().url}/api/components/sample-app/updates`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ version: 'x'.repeat(70 * 1024) }) });
+    assert.equal(huge.status, 413, huge.body);
+    assert.equal(errorCode(huge.body), 'too_large');
+  });
 });
 
 describe('server.allowedHosts, server.allowedOrigins, and a token (real service, demo)', { timeout: 120_000 }, () => {

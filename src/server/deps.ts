@@ -17,6 +17,8 @@ export interface AppDeps {
   allowedHosts?: string[];
   /** `server.allowedOrigins` (default none): sites besides the updater's own pages that may mutate and open /ws. */
   allowedOrigins?: string[];
+  /** How long a request may take to arrive whole, head and body (default 30 s; tests shorten it). */
+  requestTimeoutMs?: number;
   logger: Logger;
   /** Tells whether a component's service runs (drivers supply it); absent → `running: null`. */
   running?: RunningProbe;

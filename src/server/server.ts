@@ -1,7 +1,8 @@
 /**
  * The long-running service: config → journal → engine → listen → recovery → checks. Handles
- * SIGTERM and SIGINT: stop accepting, let the current run finish its step (or leave it to
- * recovery), close sockets and the database.
+ * SIGTERM and SIGINT within 10 s whatever clients do: at once, stop accepting, tell WebSockets
+ * 1001 and close the connections clients hold (app.ts), while the current run finishes its step
+ * (or is left to recovery); then close the database.
  */
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -72,6 +73,7 @@ export async function startService(given: Config, source: string, logger: Logger
     token: config.server.token,
     allowedHosts: [...config.server.allowedHosts, ...listenName(config.server.host)],
     allowedOrigins: config.server.allowedOrigins,
+    requestTimeoutMs: requestTimeoutOverride(logger),
     logger,
     running: drivers.running,
   });
@@ -99,8 +101,8 @@ export async function startService(given: Config, source: string, logger: Logger
   const stop = () =>
     (stopping ??= (async () => {
       checker.stop();
-      await engine.close();
-      await app.close();
+      // Both at once, so that the whole stop fits in 10 s.
+      await Promise.all([engine.close(ENGINE_STOP_GRACE_MS), app.close()]);
       db.close();
       await demo?.stop();
       lock.release();
@@ -113,6 +115,12 @@ function isLoopback(host: string): boolean {
 }
 
 /**
+ * How long a stop lets the current step of a run finish before leaving the run to recovery: what
+ * is left of the 10 s a stop may take goes to closing the database and the demo.
+ */
+const ENGINE_STOP_GRACE_MS = 7_000;
+
+/**
  * The address `server.host` names, as a Host header would (`[fe80::1]` for IPv6), when it is one
  * address: the operator chose it, so requests addressed to it are not misdirected. A wildcard
  * (`0.0.0.0`, `::`) names no host.
@@ -120,4 +128,17 @@ function isLoopback(host: string): boolean {
 function listenName(host: string): string[] {
   if (['0.0.0.0', '::', ''].includes(host)) return [];
   return [host.includes(':') ? `[${host}]` : host];
+}
+
+/** `UPDATER_REQUEST_TIMEOUT_MS`, for tests only: shortens the 30 s a request has to arrive whole. */
+function requestTimeoutOverride(logger: Logger): number | undefined {
+  const raw = process.env.UPDATER_REQUEST_TIMEOUT_MS;
+  if (raw === undefined || raw === '') return undefined;
+  const ms = Number(raw);
+  if (!Number.isSafeInteger(ms) || ms < 100) {
+    logger.warn({ UPDATER_REQUEST_TIMEOUT_MS: raw }, 'UPDATER_REQUEST_TIMEOUT_MS is not an integer >= 100: ignored');
+    return undefined;
+  }
+  logger.warn({ requestTimeoutMs: ms }, `UPDATER_REQUEST_TIMEOUT_MS: requests must arrive whole within ${ms} ms (a setting for tests)`);
+  return ms;
 }
