@@ -1,10 +1,11 @@
 /**
  * The long-running service: config → journal → engine → listen → recovery → checks. Handles
- * SIGTERM and SIGINT within 10 s whatever clients do: at once, stop accepting, tell WebSockets
- * 1001 and close the connections clients hold (app.ts), while the current run finishes its step
- * (or is left to recovery); then close the database.
+ * SIGTERM and SIGINT whatever clients do: at once, stop accepting, tell WebSockets 1001 and close
+ * the connections clients hold (app.ts, within about 2 s), while the current run finishes its
+ * step (the engine's grace, up to 10 s, or it is left to recovery); then close the database.
  */
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { EMBEDDED_SOURCE, ensureDirs, type Config } from '../config/index.js';
 import { startDemo } from '../demo/demo.js';
@@ -101,8 +102,12 @@ export async function startService(given: Config, source: string, logger: Logger
   const stop = () =>
     (stopping ??= (async () => {
       checker.stop();
-      // Both at once, so that the whole stop fits in 10 s.
-      await Promise.all([engine.close(ENGINE_STOP_GRACE_MS), app.close()]);
+      // Both at once: the clients' connections are closed while the current step finishes.
+      await Promise.all([engine.close(), app.close()]);
+      // A run that close() stopped still wraps up (its driver's clean-up, its result) and reads the
+      // journal doing so: the database stays open for that, briefly.
+      const active = engine.activeRun();
+      if (active) await Promise.race([engine.waitForRun(active.id).catch(() => undefined), sleep(WRAP_UP_MS, undefined, { ref: false })]);
       db.close();
       await demo?.stop();
       lock.release();
@@ -110,15 +115,12 @@ export async function startService(given: Config, source: string, logger: Logger
   return { url, engine, journal, checker, stop };
 }
 
+/** How long a stop waits for a stopped run to wrap up before it closes the database. */
+const WRAP_UP_MS = 2_000;
+
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
-
-/**
- * How long a stop lets the current step of a run finish before leaving the run to recovery: what
- * is left of the 10 s a stop may take goes to closing the database and the demo.
- */
-const ENGINE_STOP_GRACE_MS = 7_000;
 
 /**
  * The address `server.host` names, as a Host header would (`[fe80::1]` for IPv6), when it is one
