@@ -55,6 +55,11 @@ describe('the open API refuses browsers that are not its own (real service, demo
         assert.match(r.headers['content-type'] as string, /^application\/json/);
       }
     }
+    // Also where the router refuses the URL itself (a path parameter over 100 characters, a bad %-escape).
+    for (const path of [`/api/runs/${'1'.repeat(150)}`, '/api/components/%zz/updates']) {
+      const r = await send(`${app().url}${path}`, { headers: { host: 'evil.example' } });
+      assert.equal(r.status, 421, `${path}: ${r.body}`);
+    }
     for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, 'LOCALHOST', `[::1]:${port}`]) {
       assert.equal((await send(`${app().url}/api/components`, { headers: { host } })).status, 200, host);
     }

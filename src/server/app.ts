@@ -16,7 +16,7 @@ import { checkResultSchema, componentSchema, errorSchema, runSchema } from './sc
 import { createMetrics } from './metrics.js';
 import { registerWebSocket } from './ws.js';
 import { registerDashboard } from './dashboard.js';
-import { refusal, type Refusal } from './guard.js';
+import { refusal, type GuardPolicy, type Refusal } from './guard.js';
 
 export type { AppDeps } from './deps.js';
 
@@ -28,6 +28,7 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 export const CLOSE_DRAIN_MS = 2_000;
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const policy: GuardPolicy = { token: deps.token, allowedHosts: deps.allowedHosts ?? [], allowedOrigins: deps.allowedOrigins ?? [] };
   const requestTimeout = deps.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const app = Fastify({
     loggerInstance: deps.logger as unknown as FastifyBaseLogger,
@@ -50,7 +51,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return503OnClosing: false,
     // What the router refuses before any route runs (a malformed %-escape, a path parameter over
     // 100 characters) gets the same error shape as everything else.
-    frameworkErrors: (error, _request, reply) => {
+    frameworkErrors: (error, request, reply) => {
+      // The browser checks come first here too (no route, so no hook, runs for these).
+      const refused = refusal(policy, { method: request.method, headers: request.headers, protocol: request.protocol });
+      if (refused) return void (reply as FastifyReply).status(refused.status).send(errorBody(refused.code, refused.message));
       const status = (error as { statusCode?: number }).statusCode ?? 400;
       void (reply as FastifyReply).status(status).send(errorBody(status === 414 ? 'uri_too_long' : 'bad_request', error.message));
     },
@@ -65,7 +69,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   for (const schema of [errorSchema, componentSchema, checkResultSchema, runSchema]) app.addSchema(schema);
 
   // Before every other hook (the WebSocket plugin's and the routes' token checks): Host, then Origin.
-  const policy = { token: deps.token, allowedHosts: deps.allowedHosts ?? [], allowedOrigins: deps.allowedOrigins ?? [] };
   let closing = false;
   app.addHook('onRequest', async (request, reply) => {
     const refused: Refusal | { status: 503; code: 'closed'; message: string } | null = closing
