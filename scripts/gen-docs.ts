@@ -94,7 +94,15 @@ export async function apiReference(): Promise<string> {
   const w = await apiWorld();
   try {
     const doc = (await w.app.inject('/openapi.json')).json() as Schema;
-    const out = ['# HTTP API', '', 'Generated from the route schemas (the OpenAPI document served at `GET /openapi.json`) by `npm run docs`; do not edit by hand.', 'Errors are always `{ "error": { "code", "message" } }`. With `server.token` set, mutations need `Authorization: Bearer <token>`. The WebSocket protocol: [websocket.md](websocket.md).', ''];
+    const out = [
+      '# HTTP API',
+      '',
+      'Generated from the route schemas (the OpenAPI document served at `GET /openapi.json`) by `npm run docs`; do not edit by hand.',
+      'Errors are always `{ "error": { "code", "message" } }`, 408, 413, 414 and 431 included. With `server.token` set, mutations need `Authorization: Bearer <token>`. The WebSocket protocol: [websocket.md](websocket.md).',
+      '',
+      'Every request is checked in this order ([security.md](security.md)): with no `server.token`, the `Host` header must name the loopback, `server.host` or an entry of `server.allowedHosts` (else **421** `misdirected_host`, on reads too); a mutation (or the `/ws` upgrade) that carries an `Origin` other than the updater\'s own or one of `server.allowedOrigins` gets **403** `forbidden_origin`; then the token (**401** `unauthorized`); then the body: none, or JSON (another content type: **415** `unsupported_media_type`) that is an object (`null`, arrays, scalars: **400** `bad_body`). A request must arrive whole within 30 s (**408** `request_timeout`).',
+      '',
+    ];
     for (const [path, methods] of Object.entries(doc.paths as Schema)) {
       for (const [method, op] of Object.entries(methods as Schema)) {
         out.push(`## ${method.toUpperCase()} ${path}`, '', op.summary ?? '', '');
@@ -106,6 +114,7 @@ export async function apiReference(): Promise<string> {
           out.push('');
         }
         const body = op.requestBody?.content?.['application/json']?.schema;
+        if (body && !body.properties) out.push('Body: none, or `{}`.', '');
         if (body?.properties) {
           out.push('Body (JSON):', '', '| field | type |', '|---|---|');
           for (const [k, v] of Object.entries(body.properties as Schema)) out.push(`| \`${k}\` | ${typeOf(v as Schema)} |`);

@@ -107,12 +107,27 @@ test('POST updates errors: 404 unknown, 409 busy, 400 bad body of every kind', a
     assert.equal(pathLike.statusCode, 400);
     assert.equal(pathLike.json().error.code, 'bad_request');
 
-    for (const body of [{ version: 5 }, { dry_run: 'yes' }, { dry_run: 'true' }, { version: '' }, { version: '1.0.0; rm -rf /' }, { extra: 1 }, [1, 2], 'x'.repeat(10)]) {
+    for (const body of [{ version: 5 }, { dry_run: 'yes' }, { dry_run: 'true' }, { version: '' }, { version: '1.0.0; rm -rf /' }, { version: 'v'.repeat(65) }, { extra: 1 }]) {
       const r = await w.app.inject({ method: 'POST', url: '/api/components/dir/updates', ...json(body) });
       assert.equal(r.statusCode, 400, JSON.stringify(body));
       assert.equal(r.json().error.code, 'bad_request');
       assert.ok(r.json().error.message.length > 0);
     }
+    // Not an object at all (JSON null included: only a request with no body means "the latest").
+    for (const body of [[1, 2], 'x'.repeat(10), null, 5, true]) {
+      for (const url of ['/api/components/dir/updates', '/api/components/dir/rollback', '/api/checks']) {
+        const r = await w.app.inject({ method: 'POST', url, ...json(body) });
+        assert.equal(r.statusCode, 400, `${url} ${JSON.stringify(body)}`);
+        assert.equal(r.json().error.code, 'bad_body');
+      }
+    }
+    for (const url of ['/api/components/dir/updates', '/api/components/dir/rollback', '/api/checks']) {
+      const r = await w.app.inject({ method: 'POST', url, headers: { 'content-type': 'text/plain' }, payload: '{}' });
+      assert.equal(r.statusCode, 415, url);
+      assert.equal(r.json().error.code, 'unsupported_media_type');
+    }
+    const rollbackExtra = await w.app.inject({ method: 'POST', url: '/api/components/dir/rollback', ...json({ version: '1.0.0' }) });
+    assert.equal(rollbackExtra.statusCode, 400, 'rollback takes no fields');
     const notJson = await w.app.inject({ method: 'POST', url: '/api/components/dir/updates', headers: { 'content-type': 'application/json' }, payload: '{not json' });
     assert.equal(notJson.statusCode, 400);
     assert.equal(notJson.json().error.code, 'bad_request');

@@ -90,7 +90,7 @@ describe('loadConfig: sources and defaults', () => {
     const { config, source } = loadConfig({ cwd, env: {} });
     assert.equal(source, 'embedded default');
     assert.deepEqual(config, {
-      server: { host: '127.0.0.1', port: 8080, token: null },
+      server: { host: '127.0.0.1', port: 8080, token: null, allowedHosts: [], allowedOrigins: [] },
       dataDir: path.join(cwd, 'data'),
       backupDir: path.join(cwd, 'data', 'backups'),
       backupRetention: 3,
@@ -279,6 +279,22 @@ describe('loadConfig: mistakes', () => {
     }
   });
 
+  test('server.allowedHosts and server.allowedOrigins: lists of hosts and of origins, from the file or the environment', () => {
+    const dir = setup({ 'updater.yaml': 'server: { allowedHosts: [dunebugger.local, "192.168.1.20:8080", "[fe80::1]"], allowedOrigins: ["https://console.example"] }\n' });
+    const { config } = loadConfig({ cwd: dir, env: { UPDATER_SERVER__ALLOWED_ORIGINS: '[http://192.168.1.20:3000]' } });
+    assert.deepEqual(config.server.allowedHosts, ['dunebugger.local', '192.168.1.20:8080', '[fe80::1]']);
+    assert.deepEqual(config.server.allowedOrigins, ['http://192.168.1.20:3000']);
+    assert.deepEqual(yamlIssues('server: { allowedHosts: ["http://dunebugger.local"] }\n'), [
+      'server.allowedHosts[0]: expected a host name or address with an optional port (dunebugger.local, 192.168.1.20:8080, [fe80::1]), got "http://dunebugger.local"',
+    ]);
+    assert.deepEqual(yamlIssues('server: { allowedHosts: dunebugger.local }\n'), ['server.allowedHosts: expected a list of host names, got "dunebugger.local"']);
+    for (const bad of ['null', '*', 'console.example', 'https://console.example/app', 'file:///x']) {
+      assert.deepEqual(yamlIssues(`server: { allowedOrigins: ["${bad}"] }\n`), [
+        `server.allowedOrigins[0]: expected an origin, scheme://host[:port] with no path (https://console.example), got "${bad}"`,
+      ]);
+    }
+  });
+
   test('a bad port', () => {
     assert.deepEqual(yamlIssues('server: { port: 70000 }\n'), ['server.port: expected an integer between 0 and 65535, got 70000']);
     assert.deepEqual(yamlIssues('server: { port: 80.5 }\n'), ['server.port: expected an integer between 0 and 65535, got 80.5']);
@@ -356,7 +372,7 @@ describe('loadConfig: environment overrides', () => {
     });
     assert.equal(config.checkIntervalHours, 0);
     assert.equal(config.includePrerelease, true);
-    assert.deepEqual(config.server, { host: '0.0.0.0', port: 9000, token: 'secret' });
+    assert.deepEqual(config.server, { host: '0.0.0.0', port: 9000, token: 'secret', allowedHosts: [], allowedOrigins: [] });
     assert.equal(config.github.token, '0123456789');
   });
 

@@ -204,8 +204,8 @@ function invalidUpdateBody(r: Rng): Body {
     // malformed JSON text
     () => ({ payload: r.pick(['{', '{"version":', '[1,', 'nul', "{'version':'1.1.0'}", '{"version":"1.1.0",}', '\u0000', '{"a":1}}', 'undefined', 'NaN']), contentType: 'application/json' }),
     () => ({ payload: Buffer.from(Array.from({ length: r.int(1, 64) }, () => r.int(0, 255))), contentType: 'application/json' }),
-    // valid JSON, wrong top-level type (null excluded: it means "no body")
-    () => json(r.pick<unknown>([[], [{ version: '1.1.0' }], 'dir', 5, true, false, 0])),
+    // valid JSON, wrong top-level type (null too: only a request without a body means "the latest")
+    () => json(r.pick<unknown>([null, [], [{ version: '1.1.0' }], 'dir', 5, true, false, 0])),
     // an unknown field (additionalProperties: false), perhaps beside valid ones
     () => json({ ...(r.chance(0.5) ? { version: '1.1.0' } : {}), ...(r.chance(0.5) ? { dry_run: true } : {}), [r.pick(['force', 'component', '__proto__x', 'versión', junk(r, 5) || 'x', 'x'.repeat(1000)])]: wrongValue() }),
     // version of the wrong type or shape
@@ -234,8 +234,8 @@ function anyBody(r: Rng): Body {
 }
 
 /**
- * The oracle for POST /api/checks: valid = no body (or an empty one without a type), or JSON null, or a JSON object whose only key
- * is `component`, a string of at most 64 characters. (A valid one naming an unknown component is a 404.)
+ * The oracle for POST /api/checks: valid = no body (or an empty one without a type), or a JSON object whose only key
+ * is `component`, a component name (1 to 63 of a-z 0-9 _ -). (A valid one naming an unknown component is a 404.)
  */
 function validCheckBody(body: Body): boolean {
   // An empty payload without a content type is no body at all.
@@ -248,12 +248,11 @@ function validCheckBody(body: Body): boolean {
   } catch {
     return false;
   }
-  if (v === null) return true;
-  if (typeof v !== 'object' || Array.isArray(v)) return false;
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
   const keys = Object.keys(v);
   if (keys.some((k) => k !== 'component')) return false;
   const c = (v as { component?: unknown }).component;
-  return c === undefined || (typeof c === 'string' && c.length <= 64);
+  return c === undefined || (typeof c === 'string' && /^[a-z0-9][a-z0-9_-]{0,62}$/.test(c));
 }
 
 interface Generated {
@@ -267,6 +266,13 @@ interface Generated {
   label: string;
 }
 
+/** Host headers a browser under a rebound name would send: never answered with a 2xx (no token here). */
+const FOREIGN_HOSTS = ['evil.example', 'evil.example:80', '127.0.0.1.evil.example', '192.168.1.20', 'localhost.', 'localhost:80@evil.example'];
+/** Origin headers of other sites (inject's Host is localhost:80): no mutation from them is answered with a 2xx. */
+const FOREIGN_ORIGINS = ['http://evil.example', 'null', 'http://localhost:8080', 'https://localhost', 'http://127.0.0.1', 'file://'];
+/** This server's own origin, written in several ways: accepted. */
+const OWN_ORIGINS = ['http://localhost', 'http://localhost:80', 'HTTP://LOCALHOST'];
+
 function generate(r: Rng): Generated {
   const route = r.pick(ROUTES);
   const method = r.chance(0.7) ? route.method : r.pick(METHODS);
@@ -278,11 +284,17 @@ function generate(r: Rng): Generated {
   if (body.contentType) headers['content-type'] = body.contentType;
   if (r.chance(0.2)) headers.authorization = r.pick(['Bearer x', 'Basic eDp5', 'Bearer', junk(r, 10).replace(/[^\x20-\x7e]/g, '') || 'x']);
   if (r.chance(0.1)) headers.accept = r.pick(['text/html', 'application/xml', '*/*', 'image/png']);
+  const foreignHost = r.chance(0.08);
+  if (foreignHost) headers.host = r.pick(FOREIGN_HOSTS);
+  const origin = r.chance(0.15) ? r.pick(r.chance(0.6) ? FOREIGN_ORIGINS : OWN_ORIGINS) : undefined;
+  if (origin !== undefined) headers.origin = origin;
+  const foreignOrigin = origin !== undefined && FOREIGN_ORIGINS.includes(origin) && !['GET', 'HEAD', 'OPTIONS'].includes(method);
   let mayPass = false;
   if (method === route.method || (method === 'HEAD' && route.method === 'GET')) {
     if (route.read) mayPass = true;
     if (route.path === '/api/checks') mayPass = validCheckBody(body);
   }
+  if (foreignHost || foreignOrigin) mayPass = false;
   // `/api/components/:name/updates` never: every body it gets is invalid by construction.
   return { method, url, body, headers, route, mayPass, label: `${method} ${route.path}` };
 }
@@ -359,6 +371,8 @@ function hostileFrame(r: Rng): { data: string | Buffer; kind: string } {
     () => frame({ subject: 'updater.perform_update', body: { component: r.pick<unknown>([5, '', null, [], {}, true]) } }, 'perform_update: bad component'),
     () => frame({ subject: 'updater.perform_update', body: { component: r.pick(['dir', unknownComponent()]), dry_run: r.pick<unknown>(['yes', 1, [], {}]) } }, 'perform_update: bad dry_run'),
     () => frame({ subject: 'updater.perform_update', body: { component: r.pick(['dir', unknownComponent()]), version: r.pick<unknown>([5, '', [], {}, true]) } }, 'perform_update: bad version'),
+    () => frame({ subject: 'updater.perform_update', body: { component: 'dir', version: r.pick(['1'.repeat(65), `v${'1'.repeat(64)}`, '1.1.0\u0000', '1.1.0\n', '1.1.0 ', ' 1.1.0', '1.1.0/../x', '1.1.0;id', '😀', 'x'.repeat(r.int(65, 60 * KiB))]) } }, 'perform_update: version over the REST limits'),
+    () => frame({ subject: 'updater.perform_update', body: { component: r.pick(['../dir', 'DIR', 'dir\u0000', ' dir', 'd'.repeat(64), '-dir', 'dïr']) } }, 'perform_update: component not a name'),
     () => frame({ subject: 'updater.perform_update', body: { component: 'dir', [r.pick(['force', 'Component', 'versión', junk(r, 4) || 'k'])]: 1 } }, 'perform_update: unknown field'),
     () => frame({ subject: 'updater.perform_update', body: { component: unknownComponent(), ...(r.chance(0.5) ? { version: '1.1.0' } : {}), ...(r.chance(0.5) ? { dry_run: true } : {}) } }, 'perform_update: unknown component'),
     () => frame({ subject: 'updater.update', body: r.chance(0.5) ? notString() : '' }, 'update: body not a name'),
@@ -386,7 +400,7 @@ test(`WebSocket: ${WS_FRAMES} hostile frames on one socket → one error each, t
     let closed: number | null = null;
     let wake: (() => void) | null = null;
     await w.app.ready(); // injectWS, unlike inject, does not wait for the plugins itself
-    const ws: WebSocket = await w.app.injectWS('/ws', {}, {
+    const ws: WebSocket = await w.app.injectWS('/ws', { headers: { host: 'localhost' } }, {
       onInit: (socket: WebSocket) => {
         socket.on('message', (data) => {
           messages.push(JSON.parse(data.toString()) as Envelope);

@@ -41,7 +41,7 @@ export const EMBEDDED_SOURCE = 'embedded default';
 export const DEFAULT_CONFIG_FILE = 'updater.yaml';
 
 /** `UPDATER_*` variables read elsewhere, never config keys. */
-const IGNORED_ENV = new Set(['fault', 'config', 'loglevel']);
+const IGNORED_ENV = new Set(['fault', 'config', 'loglevel', 'requesttimeoutms']);
 
 /** The seed's defaults for what `[Updater]` does not say. */
 export const INI_DEFAULTS = {

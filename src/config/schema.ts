@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { normalizeOrigin, parseHost } from '../util/hosts.js';
 
 /**
  * The configuration model (CONTRACT.md, "Configuration").
@@ -137,6 +138,30 @@ export const serverSchema = z.strictObject({
     .default(8080)
     .meta({ description: 'Port of the API, the dashboard and /ws (0 picks a free one).' }),
   token: token.default(null).meta({ description: 'When set, required on REST mutations and /ws.' }),
+  allowedHosts: z
+    .array(
+      z.string().refine((v) => parseHost(v) !== null, {
+        error: (iss) => `expected a host name or address with an optional port (dunebugger.local, 192.168.1.20:8080, [fe80::1]), got ${describeValue(iss.input)}`,
+      }),
+      { error: (iss) => (iss.input === undefined ? undefined : `expected a list of host names, got ${describeValue(iss.input)}`) },
+    )
+    .default([])
+    .meta({
+      description:
+        'With no token, the names a request may address in its Host header besides the loopback (127.0.0.1, localhost, [::1]) and `server.host`; any other gets 421 (DNS rebinding). `host` (any port) or `host:port`. See docs/security.md.',
+    }),
+  allowedOrigins: z
+    .array(
+      z.string().refine((v) => normalizeOrigin(v) !== null, {
+        error: (iss) => `expected an origin, scheme://host[:port] with no path (https://console.example), got ${describeValue(iss.input)}`,
+      }),
+      { error: (iss) => (iss.input === undefined ? undefined : `expected a list of origins, got ${describeValue(iss.input)}`) },
+    )
+    .default([])
+    .meta({
+      description:
+        'Web origins besides the updater\'s own pages that may send mutations and open /ws (an `Origin` header of any other site gets 403), e.g. `https://console.example`. See docs/security.md.',
+    }),
 });
 
 export const githubSchema = z.strictObject({
@@ -178,6 +203,10 @@ export interface ServerConfig {
   host: string;
   port: number;
   token: string | null;
+  /** Host names (and `host:port`) a request may address besides the loopback, when there is no token. */
+  allowedHosts: string[];
+  /** Origins (`scheme://host[:port]`) that may mutate and open /ws besides the updater's own. */
+  allowedOrigins: string[];
 }
 
 export interface GithubConfig {

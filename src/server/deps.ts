@@ -13,6 +13,12 @@ export interface AppDeps {
   components: ComponentConfig[];
   /** `server.token`: when set, mutations and /ws need it. */
   token: string | null;
+  /** `server.allowedHosts` (default none): names a request may address besides the loopback, with no token. */
+  allowedHosts?: string[];
+  /** `server.allowedOrigins` (default none): sites besides the updater's own pages that may mutate and open /ws. */
+  allowedOrigins?: string[];
+  /** How long a request may take to arrive whole, head and body (default 30 s; tests shorten it). */
+  requestTimeoutMs?: number;
   logger: Logger;
   /** Tells whether a component's service runs (drivers supply it); absent → `running: null`. */
   running?: RunningProbe;

@@ -5,7 +5,7 @@ import { componentViews, RUNNING_NOTE } from './views.js';
 import { toCheckResult } from '../releases/checker.js';
 import { UPDATER_VERSION } from '../version.js';
 import { tokenMatches, presentedToken } from './auth.js';
-import { componentNameParams, errorResponses, ref } from './schemas.js';
+import { componentNameParams, componentNameSchema, errorResponses, ref, versionSchema } from './schemas.js';
 
 export const errorBody = (code: string, message: string) => ({ error: { code, message } });
 
@@ -21,9 +21,16 @@ export async function apiRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
       return reply.status(401).header('www-authenticate', 'Bearer').send(errorBody('unauthorized', 'a valid token is required: send Authorization: Bearer <token>'));
     }
   };
-  /** A missing JSON body is an empty object (so `POST …/updates` with no body means "the latest"). */
-  const emptyBody = async (request: FastifyRequest) => {
-    if (request.body === undefined || request.body === null) request.body = {};
+  /**
+   * A mutation's body is a JSON object, or nothing at all, which means `{}` (so `POST …/updates`
+   * with no body means "the latest"). JSON `null`, arrays and scalars are refused (400 `bad_body`):
+   * `-d null` is not "no body". Other content types never get here (415, app.ts).
+   */
+  const objectBody = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (request.body === undefined) request.body = {};
+    else if (typeof request.body !== 'object' || request.body === null || Array.isArray(request.body)) {
+      return reply.status(400).send(errorBody('bad_body', `the body must be a JSON object (or absent), got ${request.body === null ? 'null' : Array.isArray(request.body) ? 'an array' : `a ${typeof request.body}`}`));
+    }
   };
 
   app.get('/healthz', {
@@ -61,11 +68,11 @@ export async function apiRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
 
   app.post<{ Body: { component?: string } }>('/api/checks', {
     onRequest: requireToken,
-    preValidation: emptyBody,
+    preValidation: objectBody,
     schema: {
       summary: 'Check GitHub for new releases now',
-      body: { type: 'object', additionalProperties: false, properties: { component: { type: 'string', maxLength: 64 } } },
-      response: { 200: ref('CheckResult'), ...errorResponses(400, 401, 404) },
+      body: { type: 'object', additionalProperties: false, properties: { component: componentNameSchema } },
+      response: { 200: ref('CheckResult'), ...errorResponses(400, 401, 403, 404, 415, 421) },
     },
   }, async (request, reply) => {
     const only = request.body.component;
@@ -75,16 +82,12 @@ export async function apiRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
 
   app.post<{ Params: { name: string }; Body: { version?: string; dry_run?: boolean } }>('/api/components/:name/updates', {
     onRequest: requireToken,
-    preValidation: emptyBody,
+    preValidation: objectBody,
     schema: {
       summary: 'Start an update run (latest, or a given version; dry_run stops after validate)',
       params: componentNameParams,
-      body: {
-        type: 'object',
-        additionalProperties: false,
-        properties: { version: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[vV]?[0-9A-Za-z.+-]+$' }, dry_run: { type: 'boolean' } },
-      },
-      response: { 202: { type: 'object', required: ['run_id'], properties: { run_id: { type: 'integer' } } }, ...errorResponses(400, 401, 404, 409, 507) },
+      body: { type: 'object', additionalProperties: false, properties: { version: versionSchema, dry_run: { type: 'boolean' } } },
+      response: { 202: { type: 'object', required: ['run_id'], properties: { run_id: { type: 'integer' } } }, ...errorResponses(400, 401, 403, 404, 409, 415, 421, 507) },
     },
   }, async (request, reply) => {
     const { runId } = await deps.engine.startRun(request.params.name, { version: request.body.version ?? null, dryRun: request.body.dry_run ?? false });
@@ -93,10 +96,12 @@ export async function apiRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
 
   app.post<{ Params: { name: string } }>('/api/components/:name/rollback', {
     onRequest: requireToken,
+    preValidation: objectBody,
     schema: {
       summary: 'Restore the newest backup, as a run of its own',
       params: componentNameParams,
-      response: { 202: { type: 'object', required: ['run_id'], properties: { run_id: { type: 'integer' } } }, ...errorResponses(401, 404, 409, 507) },
+      body: { type: 'object', additionalProperties: false, maxProperties: 0, description: 'none, or {}' },
+      response: { 202: { type: 'object', required: ['run_id'], properties: { run_id: { type: 'integer' } } }, ...errorResponses(400, 401, 403, 404, 409, 415, 421, 507) },
     },
   }, async (request, reply) => {
     const { runId } = await deps.engine.startRun(request.params.name, { mode: 'restore' });

@@ -1,9 +1,11 @@
 /**
  * The long-running service: config → journal → engine → listen → recovery → checks. Handles
- * SIGTERM and SIGINT: stop accepting, let the current run finish its step (or leave it to
- * recovery), close sockets and the database.
+ * SIGTERM and SIGINT whatever clients do: at once, stop accepting, tell WebSockets 1001 and close
+ * the connections clients hold (app.ts, within about 2 s), while the current run finishes its
+ * step (the engine's grace, up to 10 s, or it is left to recovery); then close the database.
  */
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { EMBEDDED_SOURCE, ensureDirs, type Config } from '../config/index.js';
 import { startDemo } from '../demo/demo.js';
@@ -64,7 +66,18 @@ export async function startService(given: Config, source: string, logger: Logger
   const drivers = createDrivers(config, discovery, logger);
   const engine = new Engine({ journal, components: config.components, driverFor: drivers.driverFor, logger, faults });
   engine.results.subscribe((r) => checker.refreshInstalled(r.component));
-  const app = await buildApp({ engine, journal, checker, components: config.components, token: config.server.token, logger, running: drivers.running });
+  const app = await buildApp({
+    engine,
+    journal,
+    checker,
+    components: config.components,
+    token: config.server.token,
+    allowedHosts: [...config.server.allowedHosts, ...listenName(config.server.host)],
+    allowedOrigins: config.server.allowedOrigins,
+    requestTimeoutMs: requestTimeoutOverride(logger),
+    logger,
+    running: drivers.running,
+  });
 
   if (!config.server.token) {
     if (isLoopback(config.server.host)) logger.info({ host: config.server.host }, 'no server.token is set: the API is open, so it listens on loopback only (set server.token to listen beyond it safely)');
@@ -89,8 +102,12 @@ export async function startService(given: Config, source: string, logger: Logger
   const stop = () =>
     (stopping ??= (async () => {
       checker.stop();
-      await engine.close();
-      await app.close();
+      // Both at once: the clients' connections are closed while the current step finishes.
+      await Promise.all([engine.close(), app.close()]);
+      // A run that close() stopped still wraps up (its driver's clean-up, its result) and reads the
+      // journal doing so: the database stays open for that, briefly.
+      const active = engine.activeRun();
+      if (active) await Promise.race([engine.waitForRun(active.id).catch(() => undefined), sleep(WRAP_UP_MS, undefined, { ref: false })]);
       db.close();
       await demo?.stop();
       lock.release();
@@ -98,6 +115,32 @@ export async function startService(given: Config, source: string, logger: Logger
   return { url, engine, journal, checker, stop };
 }
 
+/** How long a stop waits for a stopped run to wrap up before it closes the database. */
+const WRAP_UP_MS = 2_000;
+
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+/**
+ * The address `server.host` names, as a Host header would (`[fe80::1]` for IPv6), when it is one
+ * address: the operator chose it, so requests addressed to it are not misdirected. A wildcard
+ * (`0.0.0.0`, `::`) names no host.
+ */
+function listenName(host: string): string[] {
+  if (['0.0.0.0', '::', ''].includes(host)) return [];
+  return [host.includes(':') ? `[${host}]` : host];
+}
+
+/** `UPDATER_REQUEST_TIMEOUT_MS`, for tests only: shortens the 30 s a request has to arrive whole. */
+function requestTimeoutOverride(logger: Logger): number | undefined {
+  const raw = process.env.UPDATER_REQUEST_TIMEOUT_MS;
+  if (raw === undefined || raw === '') return undefined;
+  const ms = Number(raw);
+  if (!Number.isSafeInteger(ms) || ms < 100) {
+    logger.warn({ UPDATER_REQUEST_TIMEOUT_MS: raw }, 'UPDATER_REQUEST_TIMEOUT_MS is not an integer >= 100: ignored');
+    return undefined;
+  }
+  logger.warn({ requestTimeoutMs: ms }, `UPDATER_REQUEST_TIMEOUT_MS: requests must arrive whole within ${ms} ms (a setting for tests)`);
+  return ms;
 }

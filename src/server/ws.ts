@@ -30,6 +30,7 @@ import { toCheckResult } from '../releases/checker.js';
 import { presentedToken, tokenMatches } from './auth.js';
 import type { AppDeps } from './deps.js';
 import { componentViews } from './views.js';
+import { componentNameSchema, stringProblem, versionSchema } from './schemas.js';
 
 /** Frames above this are refused by ws itself: the connection is closed with 1009. */
 export const MAX_PAYLOAD_BYTES = 1024 * 1024;
@@ -296,8 +297,12 @@ function parsePerformUpdate(body: unknown): Parsed<{ component: string; dryRun: 
   if (extra) return fail(extra);
   const { component, dry_run: dryRun, version } = body;
   if (typeof component !== 'string' || component === '') return fail('body.component: required string');
+  const badName = stringProblem(componentNameSchema, component);
+  if (badName) return fail(`body.component: ${badName}`);
   if (!absent(dryRun) && typeof dryRun !== 'boolean') return fail('body.dry_run: must be a boolean');
   if (!absent(version) && (typeof version !== 'string' || version === '')) return fail('body.version: must be a non-empty string');
+  const badVersion = typeof version === 'string' ? stringProblem(versionSchema, version) : null;
+  if (badVersion) return fail(`body.version: ${badVersion}`);
   return { ok: true, value: { component, dryRun: dryRun === true, version: typeof version === 'string' ? version : null } };
 }
 
@@ -393,7 +398,10 @@ export async function registerWebSocket(app: FastifyInstance, deps: AppDeps): Pr
       case 'updater.update': {
         if (typeof body !== 'string' || body === '') return badBody('body: must be a component name (string), e.g. "core"');
         const bare = body.startsWith('dunebugger-') ? body.slice('dunebugger-'.length) : body;
-        return startRun(c, bare !== body && knownComponent(bare) ? bare : body, { dryRun: false, version: null });
+        const name = bare !== body && knownComponent(bare) ? bare : body;
+        const badName = stringProblem(componentNameSchema, name);
+        if (badName) return badBody(`body: a component name ${badName}`);
+        return startRun(c, name, { dryRun: false, version: null });
       }
       case 'updater.subscribe': {
         const parsed = parseSubscribe(body);
