@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { cleanup, openHarness, seedRoot, tempDir } from './support/harness.js';
 import { readTree } from './support/dir-driver.js';
 import { EngineError } from '../src/engine/engine.js';
+import type { Driver } from '../src/engine/driver.js';
 import { newRunContext } from '../machines/update-machine.js';
 
 function setup() {
@@ -242,5 +243,36 @@ test('new runs are refused while recovery is in progress', async () => {
   } finally {
     h.close();
     cleanup(root);
+  }
+});
+
+test('close() during a step that would go on for a minute: done within 10 s, the run left unfinished in that state for recovery, no result announced', async () => {
+  const { h, done } = setup();
+  try {
+    // A verify that waits for a health answer that never comes (until it is signalled).
+    (h.driver as { verify: Driver['verify'] }).verify = (_run, ctx) =>
+      new Promise<void>((_resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no health answer within 60 s')), 60_000);
+        ctx.signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          reject(ctx.signal.reason);
+        });
+      });
+    const results: string[] = [];
+    h.engine.results.subscribe((r) => results.push(r.state));
+    const { runId } = await h.engine.startRun('dir', { version: '1.1.0' });
+    for (let i = 0; i < 200 && h.journal.getRunRow(runId)!.state !== 'verify'; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(h.journal.getRunRow(runId)!.state, 'verify');
+    const t0 = Date.now();
+    await h.engine.close();
+    const took = Date.now() - t0;
+    assert.ok(took < 9_000, `close() took ${took} ms`);
+    const row = h.journal.getRunRow(runId)!;
+    assert.equal(row.state, 'verify');
+    assert.equal(row.result, null, 'left for recovery, not ended');
+    assert.deepEqual(results, [], 'a stopped run is not announced as ended');
+    await assert.rejects(h.engine.startRun('dir'), (e: EngineError) => e.code === 'closed');
+  } finally {
+    done();
   }
 });

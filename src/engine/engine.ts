@@ -115,7 +115,7 @@ export class Engine {
   private readonly log: Logger;
   private readonly faults: FaultPoints;
   private readonly components: Map<string, EngineComponent>;
-  private readonly running = new Map<number, { actor: AnyActorRef; done: Promise<RunView> }>();
+  private readonly running = new Map<number, { actor: AnyActorRef; done: Promise<RunView>; settled: () => Promise<unknown> }>();
   private recovering = false;
   private closed = false;
   /** Aborted by close(): a journal write that keeps failing is then left to recovery. */
@@ -313,16 +313,26 @@ export class Engine {
     }
   }
 
-  /** Stops accepting runs and waits (up to `graceMs`) for the running ones to end. */
-  async close(graceMs = 10_000): Promise<void> {
+  /**
+   * Stops accepting runs and waits (up to `graceMs`) for the running ones to end; then stops
+   * them (their work is signalled) and waits up to `settleMs` for that work to settle, so
+   * nothing is left using the journal when the caller closes it. A stopped run stays
+   * unfinished in the journal, in its last committed state: the next start recovers it.
+   * The defaults keep a SIGTERM under 10 s whatever the run is doing.
+   */
+  async close(graceMs = 6_000, settleMs = 1_500): Promise<void> {
     this.closed = true;
     // A write that cannot reach the disk is not waited for: the run is left to recovery.
     this.stopping.abort(new EngineError('closed', 'the updater is shutting down'));
-    const pending = [...this.running.values()].map((r) => r.done.catch(() => undefined));
-    if (pending.length === 0) return;
-    await Promise.race([Promise.all(pending), new Promise((r) => setTimeout(r, graceMs).unref())]);
-    // Whatever is still running stays unfinished in the journal: the next start recovers it.
-    for (const r of this.running.values()) r.actor.stop();
+    const live = [...this.running.values()];
+    if (live.length === 0) return;
+    const within = (ms: number, work: Promise<unknown>[]) => Promise.race([Promise.all(work), sleep(ms, undefined, { ref: false })]);
+    await within(graceMs, live.map((r) => r.done.catch(() => undefined)));
+    for (const r of this.running.values()) {
+      this.log.warn('stopping: the run in progress is left to the next start, which recovers it');
+      r.actor.stop();
+    }
+    await within(settleMs, live.map((r) => r.settled()));
   }
 
   private async recoverRun(row: RunRow): Promise<RunView> {
@@ -433,6 +443,13 @@ export class Engine {
       actor.subscribe({
         complete: () => {
           const snap = actor.getSnapshot();
+          if (snap.status !== 'done') {
+            // Stopped by close() before an end state: nothing is finished or announced; the
+            // journal keeps the last committed state, and the next start recovers the run.
+            this.running.delete(runId);
+            resolve(this.journal.getRun(runId)!);
+            return;
+          }
           // The end is announced once it is on disk (it may be waiting for space).
           const committed = this.unflushed.get(runId) ?? Promise.resolve();
           committed.then(
@@ -457,7 +474,7 @@ export class Engine {
         },
       });
     });
-    this.running.set(runId, { actor, done });
+    this.running.set(runId, { actor, done, settled: () => previous.catch(() => undefined) });
     actor.start();
     actor.send({ type: first });
     return done;

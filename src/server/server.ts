@@ -5,7 +5,6 @@
  * step (the engine's grace, up to 10 s, or it is left to recovery); then close the database.
  */
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { EMBEDDED_SOURCE, ensureDirs, type Config } from '../config/index.js';
 import { startDemo } from '../demo/demo.js';
@@ -104,10 +103,6 @@ export async function startService(given: Config, source: string, logger: Logger
       checker.stop();
       // Both at once: the clients' connections are closed while the current step finishes.
       await Promise.all([engine.close(), app.close()]);
-      // A run that close() stopped still wraps up (its driver's clean-up, its result) and reads the
-      // journal doing so: the database stays open for that, briefly.
-      const active = engine.activeRun();
-      if (active) await Promise.race([engine.waitForRun(active.id).catch(() => undefined), sleep(WRAP_UP_MS, undefined, { ref: false })]);
       db.close();
       await demo?.stop();
       lock.release();
@@ -116,7 +111,6 @@ export async function startService(given: Config, source: string, logger: Logger
 }
 
 /** How long a stop waits for a stopped run to wrap up before it closes the database. */
-const WRAP_UP_MS = 2_000;
 
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
