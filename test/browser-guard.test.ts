@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import WebSocket from 'ws';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { chromiumSkip, launchChromium } from './support/chromium.js';
 import { cleanup, tempDir } from './support/harness.js';
 import { prepareDemoDir, startService, type ServiceProcess } from './support/service-process.js';
 import { errorCode, openRaw, parseResponse, send, within } from './support/raw-http.js';
@@ -311,11 +312,7 @@ describe('with server.token set (real service, demo)', { timeout: 120_000 }, () 
 
 // -------------------------------------------------------------------------- in a real browser
 
-const CHROMIUM = '/usr/bin/chromium';
-const missing = !existsSync(CHROMIUM);
-const skip = missing && process.env.CI !== 'true' ? `no Chromium at ${CHROMIUM} (test/env/install.sh installs it)` : false;
-
-describe('a page from another origin, in Chromium, cannot drive the open API', { skip, timeout: 180_000 }, () => {
+describe('a page from another origin, in Chromium, cannot drive the open API', { skip: chromiumSkip, timeout: 180_000 }, () => {
   let cwd = '';
   let s: ServiceProcess | undefined;
   let evil: Server | undefined;
@@ -323,7 +320,6 @@ describe('a page from another origin, in Chromium, cannot drive the open API', {
   let browser: Browser | undefined;
 
   before(async () => {
-    if (missing) assert.fail(`CI=true and there is no Chromium at ${CHROMIUM}: test/env/install.sh installs it`);
     cwd = tempDir('updater-guard-browser-');
     await prepareDemoDir(cwd);
     s = await startService(cwd);
@@ -335,21 +331,8 @@ describe('a page from another origin, in Chromium, cannot drive the open API', {
     });
     await new Promise<void>((resolve) => evil!.listen(0, '127.0.0.1', resolve));
     evilUrl = `http://localhost:${(evil.address() as { port: number }).port}/`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        // rebind.example plays a name whose DNS answer was rebound to the device's loopback.
-        '--host-resolver-rules=MAP rebind.example 127.0.0.1 , MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost',
-      ],
-    });
+    // rebind.example plays a name whose DNS answer was rebound to the device's loopback.
+    browser = await launchChromium(['MAP rebind.example 127.0.0.1']);
   });
 
   after(async () => {

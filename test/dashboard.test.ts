@@ -12,28 +12,16 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { chromiumSkip, launchChromium } from './support/chromium.js';
 import { cleanup, tempDir } from './support/harness.js';
 import { LAUNCHER } from './support/built.js';
 import { apiWorld } from './support/api-harness.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ROOT = join(import.meta.dirname, '..');
 const SHOTS = process.env.DASHBOARD_SCREENSHOTS ?? join(ROOT, 'docs');
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  // Otherwise Chromium still sends DNS queries off the machine.
-  '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost',
-];
 
-const missing = !existsSync(CHROMIUM);
-const skip = missing && process.env.CI !== 'true' ? `no Chromium at ${CHROMIUM} (apt-get install chromium; npm test installs it as root)` : false;
+const skip = chromiumSkip;
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -184,7 +172,6 @@ describe('dashboard in Chromium, on the demo', { skip, timeout: 240_000 }, () =>
   const pageErrors: string[] = [];
 
   before(async () => {
-    if (missing) assert.fail(`CI=true and there is no Chromium at ${CHROMIUM}: test/env/install.sh installs it`);
     dir = tempDir('updater-dashboard-');
     // The demo remembers its own ports here (default 18090/18089): free ones, so a developer's demo is left alone.
     mkdirSync(join(dir, 'data', 'demo'), { recursive: true });
@@ -192,7 +179,7 @@ describe('dashboard in Chromium, on the demo', { skip, timeout: 240_000 }, () =>
     writeFileSync(join(dir, 'data', 'demo', 'releases.port'), `${await freePort()}\n`);
     service = new Service(dir, await freePort());
     await service.start();
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+    browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'light', reducedMotion: 'reduce' });
     page = await context.newPage();
     page.on('pageerror', (e) => pageErrors.push(e.message));
