@@ -170,6 +170,12 @@ const getJson = async (url: string, init?: RequestInit) => {
   const r = await fetch(url, init);
   return { status: r.status, body: (await r.json()) as any };
 };
+/** The run, once it has ended (polled over REST). */
+const ended = (url: string, runId: number, ms: number) =>
+  waitFor('the run to end', async () => {
+    const r = (await getJson(`${url}/api/runs/${runId}`)).body;
+    return r.result ? r : null;
+  }, ms);
 const post = (url: string, body: unknown) => getJson(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
 /** The demo with its whole data dir (journal, install, downloads, backups) on a 16 MiB tmpfs. */
@@ -224,10 +230,7 @@ test('service: the disk fills during verify → /healthz says unwritable naming 
     await new Promise((r) => setTimeout(r, 3000));
     rmSync(join(d.data, 'FILLER'));
     const freedAt = Date.now();
-    const run = await waitFor('the run to end', async () => {
-      const r = (await getJson(`${url}/api/runs/${started.run_id}`)).body;
-      return r.result ? r : null;
-    }, 30_000);
+    const run = await ended(url, started.run_id, 30_000);
     assert.equal(run.state, 'succeeded', run.message);
     assert.equal(run.recoveries, 0, 'no restart, no recovery');
     assert.equal(((await getJson(`${url}/healthz`)).body as Health).journal, 'ok');
@@ -257,10 +260,7 @@ test('service: a disk already full when an update is asked for → 507 naming th
     await waitFor('journal ok', async () => ((await getJson(`${url}/healthz`)).body as Health).journal === 'ok', 10_000);
     const started = await post(`${url}/api/components/sample-app/updates`, { version: '1.1.0' });
     assert.equal(started.status, 202, JSON.stringify(started.body));
-    const run = await waitFor('the run to end', async () => {
-      const r = (await getJson(`${url}/api/runs/${started.body.run_id}`)).body;
-      return r.result ? r : null;
-    }, 30_000);
+    const run = await ended(url, started.body.run_id, 30_000);
     assert.equal(run.state, 'succeeded', run.message);
     rows.push({ case: 'the service\'s data dir already full when the update is asked for', kind: 'app (demo, service)', ended: `refused 507 (${refused.body.error.message}); after freeing: ${run.state}`, waited: '-', seen: `/healthz journal ${health.journal}; no run created` });
   } finally {
@@ -286,10 +286,7 @@ test('service: SIGTERM while a transition waits for space → exits within 10 s;
     rmSync(join(d.data, 'FILLER'));
     s = await d.start();
     const url = s.url;
-    const run = await waitFor('the recovered run to end', async () => {
-      const r = (await getJson(`${url}/api/runs/${started.run_id}`)).body;
-      return r.result ? r : null;
-    }, 60_000);
+    const run = await ended(url, started.run_id, 60_000);
     // It died in verify (the end was never written): verify again, then the verdict.
     assert.equal(run.state, 'succeeded', run.message);
     const recover = run.transitions.find((t: { event: string }) => t.event === 'recover');
