@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { decideUpdate, parseVersion } from '../src/releases/versions.js';
+import { decideUpdate, parseVersion } from '../src/core/versions.js';
 import { pickLatest } from '../src/releases/select.js';
 import { readAppVersion, readComposeVersion, versionFromFile, versionFromImage } from '../src/releases/installed.js';
 import { parseManifest, checkUpdaterVersion, DEFAULT_MANIFEST } from '../src/releases/manifest.js';

@@ -5,9 +5,10 @@
 import type { Logger } from 'pino';
 import type { BackupRef, DiscoverOutput, UpdateContext } from '../../machines/update-machine.js';
 import type { ComponentConfig } from '../config/index.js';
-import { UpdateError, type Driver, type Outcome, type RestorePlan, type StepContext } from '../engine/driver.js';
+import { UpdateError } from '../core/errors.js';
+import type { Driver, Outcome, RestorePlan, StepContext } from '../core/driver.js';
 import type { ReleaseDiscovery, ReleaseFacts } from '../releases/discovery.js';
-import type { Installed } from '../releases/installed.js';
+import type { Installed } from '../core/installed.js';
 import type { Manifest } from '../releases/manifest.js';
 
 export interface KindDriver {

@@ -1,9 +1,11 @@
 /** Builds the driver of each configured component: shared release discovery plus the work of its kind. */
 import type { Logger } from 'pino';
-import { UpdateError, type Driver } from '../engine/driver.js';
+import { UpdateError } from '../core/errors.js';
+import type { Driver } from '../core/driver.js';
 import type { ComponentConfig, Config } from '../config/index.js';
 import type { ReleaseDiscovery } from '../releases/discovery.js';
-import { readAppVersion, readComposeVersion, type Installed } from '../releases/installed.js';
+import { readAppVersion, readComposeVersion } from '../releases/installed.js';
+import type { Installed } from '../core/installed.js';
 import { createServiceManager, type ServiceManager } from '../services/service-manager.js';
 import { ComponentDriver, type KindDriver } from './component-driver.js';
 import { ContainerDriver } from './container/container-driver.js';

@@ -27,7 +27,7 @@ import {
 } from '../../machines/update-machine.js';
 import { describe } from '../../machines/messages.js';
 import { BusyError, JournalUnwritableError, type Journal, type RunRow, type RunView, type Transition, type TransitionCommit } from '../journal/journal.js';
-import type { Driver, Outcome, StepContext } from './driver.js';
+import type { Driver, Outcome, StepContext } from '../core/driver.js';
 import { FaultPoints } from './faults.js';
 import { Hub } from './hub.js';
 

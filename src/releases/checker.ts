@@ -8,10 +8,10 @@ import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import { isStorageError, type Db } from '../journal/database.js';
 import type { ComponentConfig, Config } from '../config/index.js';
-import type { Installed } from './installed.js';
+import type { Installed } from '../core/installed.js';
 import type { ReleaseSource } from './discovery.js';
 import { pickLatest } from './select.js';
-import { decideUpdate } from './versions.js';
+import { decideUpdate } from '../core/versions.js';
 
 export interface ComponentStatus {
   name: string;

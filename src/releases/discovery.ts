@@ -3,13 +3,13 @@
  * or the requested version), and check the release's manifest against this updater.
  */
 import type { DiscoverOutput } from '../../machines/update-machine.js';
-import { UpdateError } from '../engine/driver.js';
+import { UpdateError } from '../core/errors.js';
 import type { ComponentConfig } from '../config/index.js';
-import type { Installed } from './installed.js';
+import type { Installed } from '../core/installed.js';
 import { checkUpdaterVersion, fetchManifest, type Manifest, type RawSource } from './manifest.js';
 import { pickLatest } from './select.js';
 import type { Fetched, Release } from './types.js';
-import { compareVersions, parseVersion } from './versions.js';
+import { compareVersions, parseVersion } from '../core/versions.js';
 
 export interface ReleaseSource extends RawSource {
   listReleases(repo: string): Promise<Fetched<Release[]>>;

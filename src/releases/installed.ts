@@ -6,15 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
-import { parseVersion } from './versions.js';
-
-export interface Installed {
-  /** Normalized semver, or null when it cannot be read or parsed. */
-  version: string | null;
-  /** The text as found (tag, file content), when there was one. */
-  raw: string | null;
-  reason: string | null;
-}
+import { unknownVersion, type Installed } from '../core/installed.js';
+import { parseVersion } from '../core/versions.js';
 
 export interface ImageRef {
   /** Everything before the tag: `127.0.0.1:5001/sample`. */
@@ -38,7 +31,7 @@ export function parseImageRef(image: string): ImageRef {
   return { repository: rest, tag: null, digest };
 }
 
-const unknown = (reason: string, raw: string | null = null): Installed => ({ version: null, raw, reason });
+const unknown = unknownVersion;
 
 /** The version a compose service runs, from its `image:` tag. */
 export function versionFromImage(image: unknown): Installed {

@@ -13,7 +13,7 @@
  */
 import { constants } from 'node:os';
 import type { SystemdServiceManager } from '../config/schema.js';
-import { UpdateError } from '../engine/driver.js';
+import { UpdateError } from '../core/errors.js';
 import { runCommand, tail, type CommandResult } from './run-command.js';
 import type { ServiceManager, ServiceManagerOptions, ServiceStatus } from './service-manager.js';
 

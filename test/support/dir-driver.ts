@@ -11,7 +11,8 @@
  */
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, cpSync } from 'node:fs';
 import { join } from 'node:path';
-import { UpdateError, type Driver } from '../../src/engine/driver.js';
+import { UpdateError } from '../../src/core/errors.js';
+import type { Driver } from '../../src/core/driver.js';
 import type { UpdateContext } from '../../machines/update-machine.js';
 import { writeFileAtomic } from '../../src/util/fs-atomic.js';
 

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isScalar, parseDocument, type Document } from 'yaml';
-import { UpdateError } from '../../engine/driver.js';
+import { UpdateError } from '../../core/errors.js';
 import { parseImageRef, versionFromImage, type ImageRef } from '../../releases/installed.js';
 import { writeFileAtomic } from '../../util/fs-atomic.js';
 

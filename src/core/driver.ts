@@ -54,29 +54,3 @@ export interface Driver {
    */
   sweep?(settled: (runId: number) => boolean, log: Logger): Promise<void>;
 }
-
-/** A failure with a code the API shares (`bad_release`, `health_failed`, ...) and a sentence for people. */
-export class UpdateError extends Error {
-  /** Set when the failed work changed nothing, so an apply failure aborts instead of rolling back. */
-  nothingChanged = false;
-
-  constructor(
-    readonly code: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'UpdateError';
-  }
-}
-
-/** Runs `work` (which must not change the running system); any failure is marked "nothing changed". */
-export async function withoutEffects<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    const e = error instanceof UpdateError ? error : new UpdateError('failed', (error as Error).message ?? String(error), { cause: error });
-    e.nothingChanged = true;
-    throw e;
-  }
-}
