@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import got from 'got';
 import { openDatabase, type Db } from '../src/journal/database.js';
+import { HttpCacheTable } from '../src/journal/http-cache.js';
 import { GitHubClient, type GitHubClientOptions } from '../src/releases/github.js';
 import { ReleaseError } from '../src/releases/types.js';
 import { startFakeGitHub, type FakeGitHub } from '../src/demo/local-github.js';
@@ -24,13 +25,14 @@ async function setup(t: TestContext): Promise<Setup> {
   const fake = await startFakeGitHub();
   const dir = mkdtempSync(join(tmpdir(), 'updater-github-'));
   const db = openDatabase(join(dir, 'updater.db'));
+  const cache = new HttpCacheTable(db);
   t.after(async () => {
     db.close();
     await fake.close();
     rmSync(dir, { recursive: true, force: true });
   });
   const client = (options: Partial<GitHubClientOptions> = {}) =>
-    new GitHubClient({ apiUrl: fake.apiUrl, rawUrl: fake.rawUrl, token: null, db, backoffMs: 10, ...options });
+    new GitHubClient({ apiUrl: fake.apiUrl, rawUrl: fake.rawUrl, token: null, cache, backoffMs: 10, ...options });
   return { fake, db, client };
 }
 

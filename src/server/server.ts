@@ -33,9 +33,9 @@ export function openCore(config: Config, logger: Logger) {
   ensureDirs(config);
   const db = openDatabase(join(config.dataDir, 'updater.db'));
   const journal = new Journal(db);
-  const github = new GitHubClient({ apiUrl: config.github.apiUrl, rawUrl: config.github.rawUrl, token: config.github.token, db, logger });
+  const github = new GitHubClient({ apiUrl: config.github.apiUrl, rawUrl: config.github.rawUrl, token: config.github.token, cache: journal.httpCache, logger });
   const discovery = new ReleaseDiscovery(github, { includePrerelease: config.includePrerelease, updaterVersion: UPDATER_VERSION });
-  const checker = new UpdateChecker({ config, db, source: github, readInstalled, logger });
+  const checker = new UpdateChecker({ config, store: journal.components, source: github, readInstalled, logger });
   return { db, journal, github, discovery, checker };
 }
 

@@ -47,7 +47,7 @@ export async function apiWorld(options: { token?: string | null; stepDelayMs?: n
   const logger = pino({ level: process.env.TEST_LOG ?? 'silent' });
   const checker = new UpdateChecker({
     config: { components: [component], includePrerelease: false, checkIntervalHours: 0 },
-    db: h.journal.db,
+    store: h.journal.components,
     source: stubSource,
     readInstalled: (c) => readAppVersion((c as { installPath: string }).installPath),
     logger,

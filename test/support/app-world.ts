@@ -144,7 +144,7 @@ export async function appWorld(bed: Bed, releases: ReleaseSpec[], options: { ven
   const db = openDatabase(join(options.journalDir ?? dataDir, 'updater.db'));
   const journal = new Journal(db);
   const logger = pino({ level: process.env.TEST_LOG ?? 'silent' });
-  const client = new GitHubClient({ apiUrl: gh.apiUrl, rawUrl: gh.rawUrl, token: null, db, logger });
+  const client = new GitHubClient({ apiUrl: gh.apiUrl, rawUrl: gh.rawUrl, token: null, cache: journal.httpCache, logger });
   const discovery = new ReleaseDiscovery(client, { includePrerelease: false, updaterVersion: '0.1.0' });
   const component: AppComponent = {
     name: 'sample-app',

@@ -33,7 +33,7 @@ process.env.DOCKER_HOST = world.dockerHost;
 const db = openDatabase(join(world.dir, 'updater.db'));
 const journal = new Journal(db);
 const logger = pino({ level: process.env.TEST_LOG ?? 'silent' });
-const client = new GitHubClient({ apiUrl: world.apiUrl, rawUrl: world.rawUrl, token: null, db, logger });
+const client = new GitHubClient({ apiUrl: world.apiUrl, rawUrl: world.rawUrl, token: null, cache: journal.httpCache, logger });
 const discovery = new ReleaseDiscovery(client, { includePrerelease: false, updaterVersion: '0.1.0' });
 const component = {
   name: 'sample',
