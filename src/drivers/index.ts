@@ -7,10 +7,11 @@ import type { ReleaseDiscovery } from '../releases/discovery.js';
 import { readAppVersion, readComposeVersion } from '../releases/installed.js';
 import type { Installed } from '../core/installed.js';
 import { createServiceManager, type ServiceManager } from '../services/service-manager.js';
-import { ComponentDriver, type KindDriver } from './component-driver.js';
-import { ContainerDriver } from './container/container-driver.js';
-import { DockerEngine } from './container/engine-api.js';
-import { AppDriver } from './app/app-driver.js';
+import { ComponentDriver } from './component-driver.js';
+import type { KindDriver } from '../kinds/kind.js';
+import { ContainerDriver } from '../kinds/container/container-driver.js';
+import { DockerEngine } from '../kinds/container/engine-api.js';
+import { AppDriver } from '../kinds/app/app-driver.js';
 import { RunningCache, type RunningCacheOptions } from './running-cache.js';
 
 export function readInstalled(component: ComponentConfig): Installed {

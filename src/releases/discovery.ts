@@ -6,6 +6,7 @@ import type { DiscoverOutput } from '../../machines/update-machine.js';
 import { UpdateError } from '../core/errors.js';
 import type { ComponentConfig } from '../config/index.js';
 import type { Installed } from '../core/installed.js';
+import type { ReleaseFacts } from './facts.js';
 import { checkUpdaterVersion, fetchManifest, type Manifest, type RawSource } from './manifest.js';
 import { pickLatest } from './select.js';
 import type { Fetched, Release } from './types.js';
@@ -14,13 +15,6 @@ import { compareVersions, parseVersion } from '../core/versions.js';
 export interface ReleaseSource extends RawSource {
   listReleases(repo: string): Promise<Fetched<Release[]>>;
   releaseByVersion(repo: string, version: string): Promise<Fetched<Release> | null>;
-}
-
-/** What a run keeps of its release in context (journaled at every transition: kept small). */
-export interface ReleaseFacts {
-  tag: string;
-  url: string;
-  assets: Array<{ name: string; url: string; size: number }>;
 }
 
 export class ReleaseDiscovery {

@@ -11,7 +11,7 @@ import { FaultPoints } from '../../src/engine/faults.js';
 import { GitHubClient } from '../../src/releases/github.js';
 import { ReleaseDiscovery } from '../../src/releases/discovery.js';
 import { ComponentDriver } from '../../src/drivers/component-driver.js';
-import { AppDriver } from '../../src/drivers/app/app-driver.js';
+import { AppDriver } from '../../src/kinds/app/app-driver.js';
 import type { AppComponent } from '../../src/config/index.js';
 
 export interface AppCrashWorld {

@@ -12,8 +12,8 @@ import { FaultPoints } from '../../src/engine/faults.js';
 import { GitHubClient } from '../../src/releases/github.js';
 import { ReleaseDiscovery } from '../../src/releases/discovery.js';
 import { ComponentDriver } from '../../src/drivers/component-driver.js';
-import { ContainerDriver } from '../../src/drivers/container/container-driver.js';
-import { DockerEngine } from '../../src/drivers/container/engine-api.js';
+import { ContainerDriver } from '../../src/kinds/container/container-driver.js';
+import { DockerEngine } from '../../src/kinds/container/engine-api.js';
 import type { ContainerComponent } from '../../src/config/index.js';
 
 export interface CrashWorld {
