@@ -14,7 +14,7 @@ import { openDatabase } from '../src/journal/database.js';
 import { Journal } from '../src/journal/journal.js';
 import { GitHubClient } from '../src/releases/github.js';
 import { UpdateChecker } from '../src/releases/checker.js';
-import { readInstalled } from '../src/drivers/index.js';
+import { readInstalled } from '../src/kinds/index.js';
 import type { ComponentConfig } from '../src/config/index.js';
 import { fmt, time, verdict, type Section } from './util.js';
 

@@ -19,10 +19,10 @@ import { Engine } from '../src/engine/engine.js';
 import { GitHubClient } from '../src/releases/github.js';
 import { ReleaseDiscovery } from '../src/releases/discovery.js';
 import { UpdateChecker, toCheckResult } from '../src/releases/checker.js';
-import { readInstalled } from '../src/drivers/index.js';
+import { readInstalled } from '../src/kinds/index.js';
 import { ComponentDriver } from '../src/drivers/component-driver.js';
 import type { KindDriver } from '../src/kinds/kind.js';
-import { readAppVersion } from '../src/releases/installed.js';
+import { readAppVersion } from '../src/kinds/app/installed.js';
 import type { ComponentConfig } from '../src/config/index.js';
 import { DirDriver, readTree } from './support/dir-driver.js';
 

@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { BackupRef, DiscoverOutput, UpdateContext } from '../../machines/update-machine.js';
-import type { ComponentConfig } from '../config/index.js';
+import type { Component } from '../core/component.js';
 import type { Driver, Outcome, RestorePlan, StepContext } from '../core/driver.js';
 import type { ReleaseDiscovery } from '../releases/discovery.js';
 import { releaseOf } from '../releases/facts.js';
@@ -12,7 +12,7 @@ import type { KindDriver } from '../kinds/kind.js';
 
 export class ComponentDriver implements Driver {
   constructor(
-    readonly component: ComponentConfig,
+    readonly component: Component,
     readonly kind: KindDriver,
     private readonly discovery: ReleaseDiscovery,
   ) {}

@@ -7,7 +7,8 @@
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import type { ComponentRow, ComponentsTable } from '../journal/components.js';
-import type { ComponentConfig, Config } from '../config/index.js';
+import type { Component } from '../core/component.js';
+import type { Config } from '../config/schema.js';
 import type { Installed } from '../core/installed.js';
 import type { ReleaseSource } from './discovery.js';
 import { pickLatest } from './select.js';
@@ -34,11 +35,11 @@ export interface CheckResultBody {
 }
 
 export interface CheckerOptions {
-  config: Pick<Config, 'components' | 'includePrerelease' | 'checkIntervalHours'>;
+  config: Pick<Config<Component>, 'components' | 'includePrerelease' | 'checkIntervalHours'>;
   /** Where the findings are kept (the journal's `components`). */
   store: ComponentsTable;
   source: ReleaseSource;
-  readInstalled: (component: ComponentConfig) => Installed;
+  readInstalled: (component: Component) => Installed;
   logger: Logger;
   concurrency?: number;
 }
@@ -75,7 +76,7 @@ export class UpdateChecker {
     return this.o.config.components.map((c) => this.statusOf(c));
   }
 
-  statusOf(c: ComponentConfig): ComponentStatus {
+  statusOf(c: Component): ComponentStatus {
     const row = this.o.store.get(c.name);
     if (!row) {
       const installed = this.o.readInstalled(c);
@@ -125,7 +126,7 @@ export class UpdateChecker {
     this.timer = null;
   }
 
-  private async checkOne(c: ComponentConfig): Promise<ComponentStatus> {
+  private async checkOne(c: Component): Promise<ComponentStatus> {
     const installed = this.o.readInstalled(c);
     const at = new Date().toISOString();
     const previous = this.o.store.get(c.name);

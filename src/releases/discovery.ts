@@ -4,7 +4,7 @@
  */
 import type { DiscoverOutput } from '../../machines/update-machine.js';
 import { UpdateError } from '../core/errors.js';
-import type { ComponentConfig } from '../config/index.js';
+import type { Component } from '../core/component.js';
 import type { Installed } from '../core/installed.js';
 import type { ReleaseFacts } from './facts.js';
 import { checkUpdaterVersion, fetchManifest, type Manifest, type RawSource } from './manifest.js';
@@ -23,7 +23,7 @@ export class ReleaseDiscovery {
     private readonly options: { includePrerelease: boolean; updaterVersion: string },
   ) {}
 
-  async discover(component: ComponentConfig, requestedVersion: string | null, installed: Installed): Promise<DiscoverOutput> {
+  async discover(component: Component, requestedVersion: string | null, installed: Installed): Promise<DiscoverOutput> {
     let release: Release;
     let target: string;
     if (requestedVersion) {
@@ -53,7 +53,7 @@ export class ReleaseDiscovery {
   }
 
   /** The release's manifest (defaults when it has none); aborts when this updater is too old. */
-  async manifest(component: ComponentConfig, tag: string): Promise<Manifest> {
+  async manifest(component: Component, tag: string): Promise<Manifest> {
     const manifest = await fetchManifest(this.source, component.repo, tag);
     checkUpdaterVersion(manifest, this.options.updaterVersion, `${component.repo} ${tag}`);
     return manifest;

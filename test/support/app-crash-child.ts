@@ -12,7 +12,7 @@ import { GitHubClient } from '../../src/releases/github.js';
 import { ReleaseDiscovery } from '../../src/releases/discovery.js';
 import { ComponentDriver } from '../../src/drivers/component-driver.js';
 import { AppDriver } from '../../src/kinds/app/app-driver.js';
-import type { AppComponent } from '../../src/config/index.js';
+import type { AppComponent } from '../../src/kinds/app/index.js';
 
 export interface AppCrashWorld {
   component: AppComponent;

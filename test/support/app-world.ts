@@ -15,7 +15,7 @@ import { GitHubClient } from '../../src/releases/github.js';
 import { ReleaseDiscovery } from '../../src/releases/discovery.js';
 import { ComponentDriver } from '../../src/drivers/component-driver.js';
 import { AppDriver } from '../../src/kinds/app/app-driver.js';
-import type { AppComponent } from '../../src/config/index.js';
+import type { AppComponent } from '../../src/kinds/app/index.js';
 import { startFakeGitHub, type FakeAssetSpec, type FakeGitHub } from '../../src/demo/local-github.js';
 import { freePort, run, type Bed } from './testbed.js';
 

@@ -14,7 +14,7 @@ import { ReleaseDiscovery } from '../../src/releases/discovery.js';
 import { ComponentDriver } from '../../src/drivers/component-driver.js';
 import { ContainerDriver } from '../../src/kinds/container/container-driver.js';
 import { DockerEngine } from '../../src/kinds/container/engine-api.js';
-import type { ContainerComponent } from '../../src/config/index.js';
+import type { ContainerComponent } from '../../src/kinds/container/index.js';
 
 export interface CrashWorld {
   dir: string;

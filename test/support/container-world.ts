@@ -14,7 +14,7 @@ import { ComponentDriver } from '../../src/drivers/component-driver.js';
 import { ContainerDriver } from '../../src/kinds/container/container-driver.js';
 import { DockerEngine } from '../../src/kinds/container/engine-api.js';
 import { detectCompose } from '../../src/kinds/container/compose-cli.js';
-import type { ContainerComponent } from '../../src/config/index.js';
+import type { ContainerComponent } from '../../src/kinds/container/index.js';
 import { startFakeGitHub, type FakeGitHub } from '../../src/demo/local-github.js';
 import { cleanup, tempDir } from './harness.js';
 import { freePort, run, type Bed } from './testbed.js';

@@ -1,13 +1,11 @@
 /**
- * What is installed now: a container's version is the tag of its service's `image:` in the
- * compose file; an app's is its `VERSION` file (plain text, or JSON with `full_version` or
- * `version`). Anything that is not a plain version gives `version: null` and a reason: no guess.
+ * What a container component runs: the tag of its service's `image:` in the compose file.
+ * Anything that is not a plain version gives `version: null` and a reason: no guess.
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseDocument } from 'yaml';
-import { unknownVersion, type Installed } from '../core/installed.js';
-import { parseVersion } from '../core/versions.js';
+import { unknownVersion, type Installed } from '../../core/installed.js';
+import { parseVersion } from '../../core/versions.js';
 
 export interface ImageRef {
   /** Everything before the tag: `127.0.0.1:5001/sample`. */
@@ -46,6 +44,7 @@ export function versionFromImage(image: unknown): Installed {
   return { version, raw: ref.tag, reason: null };
 }
 
+/** The version a compose service runs (what the compose file names now). */
 export function readComposeVersion(composeFile: string, service: string): Installed {
   let text: string;
   try {
@@ -58,38 +57,4 @@ export function readComposeVersion(composeFile: string, service: string): Instal
   const image = doc.getIn(['services', service, 'image']);
   if (!doc.hasIn(['services', service])) return unknown(`the compose file ${composeFile} has no service "${service}"`);
   return versionFromImage(image);
-}
-
-/** Parses VERSION file content: plain text, or JSON with `full_version` or `version`. */
-export function versionFromFile(content: string): Installed {
-  const text = content.trim();
-  if (!text) return unknown('the VERSION file is empty');
-  if (text.startsWith('{')) {
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      return unknown('the VERSION file looks like JSON but does not parse', text.slice(0, 80));
-    }
-    const obj = json as { full_version?: unknown; version?: unknown };
-    const candidate = typeof obj.full_version === 'string' ? obj.full_version : typeof obj.version === 'string' ? obj.version : null;
-    if (!candidate) return unknown('the VERSION file has neither "full_version" nor "version"', text.slice(0, 80));
-    const version = parseVersion(candidate);
-    return version ? { version, raw: candidate, reason: null } : unknown(`the VERSION file says "${candidate}", which is not a version`, candidate);
-  }
-  const first = text.split('\n')[0]!.trim();
-  const version = parseVersion(first);
-  return version ? { version, raw: first, reason: null } : unknown(`the VERSION file says "${first.slice(0, 40)}", which is not a version`, first);
-}
-
-export function readAppVersion(installPath: string): Installed {
-  const file = join(installPath, 'VERSION');
-  let content: string;
-  try {
-    content = readFileSync(file, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    return unknown(code === 'ENOENT' ? `no VERSION file in ${installPath}` : `cannot read ${file}: ${code ?? (error as Error).message}`);
-  }
-  return versionFromFile(content);
 }
