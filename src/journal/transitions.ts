@@ -41,6 +41,19 @@ export interface StepRow {
   at: string;
 }
 
+/** A step row as the record its kind wrote: the JSON of `detail`, or for rows written before records, `{step, ...detail}`. */
+export function stepRecord(row: Pick<StepRow, 'step' | 'detail'>): { step: string } & Record<string, unknown> {
+  let detail: unknown = null;
+  try {
+    detail = row.detail === null ? null : JSON.parse(row.detail);
+  } catch {
+    detail = null;
+  }
+  const isObject = typeof detail === 'object' && detail !== null && !Array.isArray(detail);
+  if (isObject && (detail as { step?: unknown }).step === row.step) return detail as { step: string } & Record<string, unknown>;
+  return { ...(isObject ? (detail as Record<string, unknown>) : {}), step: row.step };
+}
+
 export class TransitionsTable {
   private readonly s;
 

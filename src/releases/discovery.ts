@@ -49,7 +49,7 @@ export class ReleaseDiscovery {
       url: release.url,
       assets: release.assets.map((a) => ({ name: a.name, url: a.url, size: a.size })),
     };
-    return { fromVersion: installed.version, toVersion: target, upToDate, release: facts as unknown as Record<string, unknown> };
+    return { fromVersion: installed.version, toVersion: target, upToDate, release: facts };
   }
 
   /** The release's manifest (defaults when it has none); aborts when this updater is too old. */
