@@ -1,8 +1,8 @@
 /**
  * The `components` table: what the last check found for each component (installed and latest
- * version, notes, whether it is stale and why). Derived data: written without waiting for the
- * disk (relaxed.ts), and when the disk is full not written at all (the check's answer is still
- * given; the caller is told, to log it).
+ * version, notes, whether it is stale and why). Derived data: a check's findings are written
+ * together, in one transaction that does not wait for the disk (relaxed.ts), and when the disk is
+ * full not at all (the check's answer is still given; the caller is told, to log it).
  */
 import { isStorageError, type Db } from './database.js';
 import { relaxed } from './relaxed.js';
@@ -33,6 +33,7 @@ export interface CheckSummary {
 
 export class ComponentsTable {
   private readonly s;
+  private readonly putAll;
 
   constructor(private readonly db: Db) {
     this.s = {
@@ -51,6 +52,10 @@ export class ComponentsTable {
         'SELECT MAX(last_checked) AS last, COALESCE(SUM(update_available), 0) AS available FROM components',
       ),
     };
+    const upsert = this.s.upsert;
+    this.putAll = db.transaction((found: Array<{ row: ComponentRow; error: string | null }>) => {
+      for (const { row, error } of found) upsert.run({ ...row, update_available: row.update_available ? 1 : 0, stale: row.stale ? 1 : 0, last_error: error });
+    });
   }
 
   get(name: string): ComponentRow | undefined {
@@ -71,18 +76,21 @@ export class ComponentsTable {
   }
 
   /**
-   * Stores what a check found (`error`: why GitHub could not be asked, or null). Returns null, or
-   * the storage failure when the disk refused the write: the row is then left as it was.
+   * Stores what a check found, each row with `error` (why GitHub could not be asked, or null), in
+   * one transaction. Returns null, or the storage failure when the disk refused the write: the
+   * rows are then left as they were.
    */
-  put(row: ComponentRow, error: string | null): Error | null {
+  put(...found: Array<{ row: ComponentRow; error: string | null }>): Error | null {
     try {
-      relaxed(this.db, () => this.s.upsert.run({ ...row, update_available: row.update_available ? 1 : 0, stale: row.stale ? 1 : 0, last_error: error }));
+      relaxed(this.db, () => this.putAll(found));
       return null;
     } catch (e) {
       if (!isStorageError(e)) throw e;
       return e as Error;
     }
   }
+
+
 
   summary(): CheckSummary {
     const row = this.s.summary.get();

@@ -63,7 +63,11 @@ export class UpdateChecker {
       }
     }
     const targets = this.o.config.components.filter((c) => only === undefined || c.name === only);
-    this.inFlight = Promise.all(targets.map((c) => this.limit(() => this.checkOne(c))));
+    // The findings are stored together, once every component has been checked: one write per check.
+    this.inFlight = Promise.all(targets.map((c) => this.limit(() => this.checkOne(c)))).then((found) => {
+      this.store(found);
+      return found.map((f) => f.row);
+    });
     try {
       return await this.inFlight;
     } finally {
@@ -104,7 +108,7 @@ export class UpdateChecker {
     const installed = this.o.readInstalled(c);
     const decision = decideUpdate(installed.version, row.latest_version, installed.reason);
     const status: ComponentStatus = { ...row, current_version: installed.version, update_available: decision.updateAvailable, reason: decision.reason ?? (row.stale ? row.reason : null) };
-    this.store(status, null);
+    this.store([{ row: status, error: null }]);
     return status;
   }
 
@@ -126,7 +130,8 @@ export class UpdateChecker {
     this.timer = null;
   }
 
-  private async checkOne(c: Component): Promise<ComponentStatus> {
+  /** What a check of one component found, and why GitHub could not be asked (null when it could). */
+  private async checkOne(c: Component): Promise<{ row: ComponentStatus; error: string | null }> {
     const installed = this.o.readInstalled(c);
     const at = new Date().toISOString();
     const previous = this.o.store.get(c.name);
@@ -147,8 +152,7 @@ export class UpdateChecker {
         last_checked: at,
         stale: fetched.stale,
       };
-      this.store(status, null);
-      return status;
+      return { row: status, error: null };
     } catch (error) {
       // No fresh answer and nothing cached: keep what was known, say it is stale and why.
       const why = (error as Error).message;
@@ -167,15 +171,16 @@ export class UpdateChecker {
         last_checked: previous?.last_checked ?? null,
         stale: true,
       };
-      this.store(status, why);
-      return status;
+      return { row: status, error: why };
     }
   }
 
-  private store(s: ComponentStatus, error: string | null): void {
+  private store(found: Array<{ row: ComponentStatus; error: string | null }>): void {
+    if (found.length === 0) return;
     // A full disk: the check's answer is still given; it is just not kept for the next read.
-    const refused = this.o.store.put(s, error);
-    if (refused) this.o.logger.warn({ component: s.name }, `the result of checking ${s.name} could not be stored: ${refused.message}`);
+    const refused = this.o.store.put(...found);
+    const names = found.map((f) => f.row.name).join(', ');
+    if (refused) this.o.logger.warn({ components: found.map((f) => f.row.name) }, `the result of checking ${names} could not be stored: ${refused.message}`);
   }
 }
 
