@@ -22,7 +22,7 @@ import { UpdateChecker, toCheckResult } from '../src/releases/checker.js';
 import { readInstalled } from '../src/kinds/index.js';
 import { ComponentDriver } from '../src/drivers/component-driver.js';
 import type { KindDriver } from '../src/kinds/kind.js';
-import { readAppVersion } from '../src/kinds/app/installed.js';
+import { readVersionFile } from '../src/core/version-file.js';
 import type { ComponentConfig } from '../src/config/index.js';
 import { DirDriver, readTree } from './support/dir-driver.js';
 
@@ -231,7 +231,7 @@ test('scheduled checks run every checkIntervalHours; 0 turns them off', async ()
 function dirKind(root: string): KindDriver {
   const d = new DirDriver(root);
   return {
-    installed: () => readAppVersion(d.live),
+    installed: () => readVersionFile(d.live),
     validate: async (run) => d.validate(run),
     backup: (run, ctx) => d.backup(run, ctx),
     apply: (run, ctx) => d.apply(run, ctx),

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decideUpdate, parseVersion } from '../src/core/versions.js';
 import { pickLatest } from '../src/releases/select.js';
-import { readAppVersion, versionFromFile } from '../src/kinds/app/installed.js';
+import { readVersionFile, versionFromFile } from '../src/core/version-file.js';
 import { ComposeImagesCache, readComposeVersion, versionFromImage } from '../src/kinds/container/installed.js';
 import { parseManifest, checkUpdaterVersion, DEFAULT_MANIFEST } from '../src/releases/manifest.js';
 import type { Release } from '../src/releases/types.js';
@@ -94,9 +94,9 @@ test('compose and VERSION files are read from disk', () => {
 
     const app = join(dir, 'core');
     mkdirSync(app);
-    assert.match(readAppVersion(app).reason!, /no VERSION file/);
+    assert.match(readVersionFile(app).reason!, /no VERSION file/);
     writeFileSync(join(app, 'VERSION'), '1.0.0\n');
-    assert.equal(readAppVersion(app).version, '1.0.0');
+    assert.equal(readVersionFile(app).version, '1.0.0');
     assert.equal(versionFromFile('{"full_version": "v2.1.0", "version": "2.1"}').version, '2.1.0');
     assert.equal(versionFromFile('{"version": "2.1"}').version, '2.1.0');
     assert.match(versionFromFile('{"name": "x"}').reason!, /neither/);

@@ -16,7 +16,7 @@ import type { BackupRef, UpdateContext } from '../../../machines/update-machine.
 import type { AppComponent } from './config.js';
 import { UpdateError, withoutEffects } from '../../core/errors.js';
 import type { Outcome, RestorePlan, StepContext } from '../../core/driver.js';
-import { readAppVersion, versionFromFile } from './installed.js';
+import { readVersionFile, versionFromFile } from '../../core/version-file.js';
 import type { Installed } from '../../core/installed.js';
 import type { Manifest } from '../../releases/manifest.js';
 import { parseVersion, plainVersion } from '../../core/versions.js';
@@ -73,7 +73,7 @@ export class AppDriver implements KindDriver {
   }
 
   installed(): Installed {
-    return readAppVersion(this.c.installPath);
+    return readVersionFile(this.c.installPath);
   }
 
   async running(): Promise<boolean | null> {

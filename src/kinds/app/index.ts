@@ -3,7 +3,7 @@ import { announcing, createServiceManager } from '../../services/service-manager
 import type { ComponentKind } from '../kind.js';
 import { AppDriver } from './app-driver.js';
 import { appComponentSchema, resolveApp, type AppComponent, type AppComponentInput } from './config.js';
-import { readAppVersion } from './installed.js';
+import { readVersionFile } from '../../core/version-file.js';
 
 export type { AppComponent };
 
@@ -11,7 +11,7 @@ export const appKind: ComponentKind<AppComponent, AppComponentInput> = {
   kind: 'app',
   configSchema: appComponentSchema,
   resolve: resolveApp,
-  readInstalled: (c) => readAppVersion(c.installPath),
+  readInstalled: (c) => readVersionFile(c.installPath),
   createDriver: (c, env) =>
     new AppDriver(
       c,

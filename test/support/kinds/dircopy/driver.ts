@@ -15,7 +15,7 @@ import { parseVersion, plainVersion } from '../../../../src/core/versions.js';
 import { listBackups, newBackupPath, pruneBackups, requireWritable } from '../../../../src/kinds/backups.js';
 import type { KindDriver, KindEnv } from '../../../../src/kinds/kind.js';
 import type { Manifest } from '../../../../src/releases/manifest.js';
-import { readAppVersion } from '../../../../src/kinds/app/installed.js';
+import { readVersionFile } from '../../../../src/core/version-file.js';
 import type { DircopyComponent } from './config.js';
 import { backupOf, recordStep, stepsTaken, type DircopyBackup } from './records.js';
 
@@ -26,7 +26,7 @@ export class DircopyDriver implements KindDriver {
   ) {}
 
   installed(): Installed {
-    return readAppVersion(this.c.target);
+    return readVersionFile(this.c.target);
   }
 
   async running(): Promise<boolean | null> {
@@ -111,6 +111,6 @@ export class DircopyDriver implements KindDriver {
     const newest = listBackups(this.env.backupDir, this.c.name, 'd').at(-1);
     if (!newest) return null;
     const details: DircopyBackup = { target: this.c.target, files: readdirSync(newest).length };
-    return { backup: { path: newest, details }, version: readAppVersion(newest).version, currentVersion: this.installed().version };
+    return { backup: { path: newest, details }, version: readVersionFile(newest).version, currentVersion: this.installed().version };
   }
 }

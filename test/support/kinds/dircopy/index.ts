@@ -5,7 +5,7 @@
  * kind's; their trees are folders on this machine (`releasesDir/<version>/`).
  */
 import type { ComponentKind } from '../../../../src/kinds/kind.js';
-import { readAppVersion } from '../../../../src/kinds/app/installed.js';
+import { readVersionFile } from '../../../../src/core/version-file.js';
 import { dircopyComponentSchema, resolveDircopy, type DircopyComponent } from './config.js';
 import { DircopyDriver } from './driver.js';
 
@@ -15,6 +15,6 @@ export const dircopyKind: ComponentKind<DircopyComponent> = {
   kind: 'dircopy',
   configSchema: dircopyComponentSchema,
   resolve: resolveDircopy,
-  readInstalled: (c) => readAppVersion(c.target),
+  readInstalled: (c) => readVersionFile(c.target),
   createDriver: (c, env) => new DircopyDriver(c, env),
 };

@@ -1,11 +1,12 @@
 /**
- * What an app component runs: its `VERSION` file (plain text, or JSON with `full_version` or
- * `version`). Anything that is not a plain version gives `version: null` and a reason: no guess.
+ * A `VERSION` file, as the DuneBugger releases ship it (plain text, or JSON with `full_version` or
+ * `version`): what an app component runs, and what any kind that installs a tree may read. Anything
+ * that is not a plain version gives `version: null` and a reason: no guess.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { unknownVersion as unknown, type Installed } from '../../core/installed.js';
-import { parseVersion } from '../../core/versions.js';
+import { unknownVersion as unknown, type Installed } from './installed.js';
+import { parseVersion } from './versions.js';
 
 /** Parses VERSION file content: plain text, or JSON with `full_version` or `version`. */
 export function versionFromFile(content: string): Installed {
@@ -29,7 +30,8 @@ export function versionFromFile(content: string): Installed {
   return version ? { version, raw: first, reason: null } : unknown(`the VERSION file says "${first.slice(0, 40)}", which is not a version`, first);
 }
 
-export function readAppVersion(installPath: string): Installed {
+/** The version in `dir/VERSION`. */
+export function readVersionFile(installPath: string): Installed {
   const file = join(installPath, 'VERSION');
   let content: string;
   try {
