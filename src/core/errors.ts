@@ -1,7 +1,7 @@
 /**
- * The failures a run's work can end with: a code that the API, the messages and the journal share,
- * and a sentence a person understands. Every code in use is listed here, so a new one is a
- * deliberate addition, and clients can rely on the list (docs/api.md).
+ * The failures a run's work can end with: a code that the API (a run's `error.code`), the messages
+ * and the journal share, and a sentence a person understands. Every code in use is listed here, so
+ * a new one is a deliberate addition and a typo does not compile.
  */
 
 export const UPDATE_ERROR_CODES = [
