@@ -5,8 +5,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { newRunContext } from '../machines/update-machine.js';
+import { pino } from 'pino';
+import { MACHINE_VERSION, newRunContext } from '../machines/update-machine.js';
+import { ensureDirs, loadConfig } from '../src/config/index.js';
+import { createDrivers } from '../src/drivers/index.js';
+import { Engine } from '../src/engine/engine.js';
+import { KINDS } from '../src/kinds/index.js';
+import { GitHubClient } from '../src/releases/github.js';
+import { ReleaseDiscovery } from '../src/releases/discovery.js';
 import type { StepContext, StepRecord } from '../src/core/driver.js';
 import { UpdateError } from '../src/core/errors.js';
 import { openDatabase } from '../src/journal/database.js';
@@ -16,6 +24,8 @@ import { releaseOf } from '../src/releases/facts.js';
 import { stepsTaken as appSteps } from '../src/kinds/app/records.js';
 import { backupOf, stepsTaken as containerSteps } from '../src/kinds/container/records.js';
 import { cleanup, openHarness, seedRoot, tempDir } from './support/harness.js';
+
+const silent = pino({ level: process.env.TEST_LOG ?? 'silent' });
 
 /** A journal with one run, and a StepContext over its steps as the engine gives it. */
 function journaled(steps: Array<[phase: string, step: string, detail?: unknown]>) {
@@ -117,4 +127,57 @@ test('release facts and backup details are checked when read back', () => {
   );
   const details = { composeFile: '/c.yml', service: 'web', repository: 'r/web', tag: '1.0.0', imageId: null };
   assert.deepEqual(backupOf(context({ backup: { path: '/b.yml', details } })), { ...details, path: '/b.yml' });
+});
+
+test('an app run left in apply by the previous updater (steps as sentences) is recovered and rolled back', async () => {
+  const dir = tempDir('updater-legacy-');
+  try {
+    const live = join(dir, 'core');
+    const tree = (at: string, version: string) => {
+      mkdirSync(at, { recursive: true });
+      writeFileSync(join(at, 'VERSION'), `${version}\n`);
+      writeFileSync(join(at, 'data.txt'), `data of ${version}\n`);
+    };
+    writeFileSync(
+      join(dir, 'updater.yaml'),
+      'dataDir: ./data\ncomponents:\n  - {name: core, kind: app, repo: o/core, installPath: ./core, settleSeconds: 0, service: {manager: command, start: "true", stop: "true", status: "true"}}\n',
+    );
+    const { config } = loadConfig({ cwd: dir, env: {} });
+    ensureDirs(config);
+    const db = openDatabase(join(config.dataDir, 'updater.db'));
+    try {
+      const journal = new Journal(db);
+      // What the previous updater left: the old tree aside, the new one in place, its steps as sentences.
+      const snapshotAt = (runId: number, state: string) => {
+        const context = {
+          ...newRunContext({ runId, component: 'core', kind: 'app', fromVersion: '1.0.0' }),
+          toVersion: '1.1.0',
+          release: { tag: 'v1.1.0', url: 'https://example.invalid/o/core/releases/tag/v1.1.0', assets: [] },
+          backup: { path: join(config.backupDir, 'core.20260101_120000.tar.gz'), details: { installPath: live, oldTree: `${live}.old-${runId}` } },
+        };
+        return JSON.stringify({ machineVersion: MACHINE_VERSION, state, context });
+      };
+      const runId = journal.createRun({ component: 'core', kind: 'app', mode: 'update', requestedVersion: null, fromVersion: '1.0.0', dryRun: false, machineVersion: MACHINE_VERSION, snapshot: (id) => snapshotAt(id, 'idle') });
+      for (const state of ['discover', 'validate', 'backup', 'apply']) {
+        journal.commitTransition({ runId, to: state, event: 'x', message: state, level: 'info', snapshot: snapshotAt(runId, state), fromVersion: '1.0.0', toVersion: '1.1.0', recoveries: 0 });
+      }
+      journal.recordStep(runId, 'backup', `write ${join(config.backupDir, 'core.20260101_120000.tar.gz')}`);
+      for (const step of ['stop service', 'move old tree aside', 'move new tree in', 'start service']) journal.recordStep(runId, 'apply', step);
+      tree(`${live}.old-${runId}`, '1.0.0');
+      tree(live, '1.1.0');
+
+      const github = new GitHubClient({ apiUrl: 'http://127.0.0.1:9', rawUrl: 'http://127.0.0.1:9', token: null, cache: journal.httpCache, logger: silent });
+      const drivers = createDrivers(config, KINDS, new ReleaseDiscovery(github, { includePrerelease: false, updaterVersion: '0.1.0' }), silent);
+      const engine = new Engine({ journal, components: config.components, driverFor: drivers.driverFor, logger: silent });
+      const [run] = await engine.recover();
+      assert.equal(run!.state, 'rolled_back', run!.message ?? '');
+      assert.equal(readFileSync(join(live, 'VERSION'), 'utf8'), '1.0.0\n');
+      assert.deepEqual(journal.steps(runId, 'rollback').map((s) => s.step), ['stop', 'failed-aside', 'old-back', 'start']);
+      await engine.close();
+    } finally {
+      db.close();
+    }
+  } finally {
+    cleanup(dir);
+  }
 });
