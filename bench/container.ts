@@ -11,7 +11,7 @@ import Docker from 'dockerode';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { detectCompose } from '../src/drivers/container/compose-cli.js';
+import { detectCompose } from '../src/kinds/container/compose-cli.js';
 import { containerWorld, type ContainerWorld } from '../test/support/container-world.js';
 import { probeBed, run } from '../test/support/testbed.js';
 import { fmt, percentile, verdict, type Section } from './util.js';

@@ -11,9 +11,10 @@ import { pino } from 'pino';
 import { startFakeGitHub } from '../src/demo/local-github.js';
 import { cleanup, tempDir } from '../test/support/harness.js';
 import { openDatabase } from '../src/journal/database.js';
+import { Journal } from '../src/journal/journal.js';
 import { GitHubClient } from '../src/releases/github.js';
 import { UpdateChecker } from '../src/releases/checker.js';
-import { readInstalled } from '../src/drivers/index.js';
+import { readInstalled } from '../src/kinds/index.js';
 import type { ComponentConfig } from '../src/config/index.js';
 import { fmt, time, verdict, type Section } from './util.js';
 
@@ -34,8 +35,9 @@ export async function benchDiscovery(): Promise<Section> {
       components.push({ name: `c${i}`, kind: 'app', repo, installPath: path } as unknown as ComponentConfig);
     }
     const db = openDatabase(join(dir, 'updater.db'));
-    const client = new GitHubClient({ apiUrl: gh.apiUrl, rawUrl: gh.rawUrl, token: null, db, logger: pino({ level: 'silent' }) });
-    const checker = new UpdateChecker({ config: { components, includePrerelease: false, checkIntervalHours: 0 }, db, source: client, readInstalled, logger: pino({ level: 'silent' }), concurrency: CONCURRENCY });
+    const journal = new Journal(db);
+    const client = new GitHubClient({ apiUrl: gh.apiUrl, rawUrl: gh.rawUrl, token: null, cache: journal.httpCache, logger: pino({ level: 'silent' }) });
+    const checker = new UpdateChecker({ config: { components, includePrerelease: false, checkIntervalHours: 0 }, store: journal.components, source: client, readInstalled, logger: pino({ level: 'silent' }), concurrency: CONCURRENCY });
 
     const urls = components.map((c) => `${gh.apiUrl}/repos/${c.repo}/releases?per_page=100`);
     const limit = pLimit(CONCURRENCY);

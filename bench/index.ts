@@ -13,6 +13,7 @@ import { benchContainer } from './container.js';
 import { benchReleasePipeline } from './release-pipeline.js';
 import { benchBoot } from './boot.js';
 import { benchReads } from './reads.js';
+import { benchCheckCpu } from './check-cpu.js';
 import type { Section } from './util.js';
 
 const benches: Array<[string, () => Promise<Section>]> = [
@@ -23,6 +24,7 @@ const benches: Array<[string, () => Promise<Section>]> = [
   ['release', benchReleasePipeline],
   ['boot', benchBoot],
   ['reads', benchReads],
+  ['check-cpu', benchCheckCpu],
 ];
 
 const only = process.argv.slice(2);

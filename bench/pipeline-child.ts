@@ -1,7 +1,7 @@
 /** Runs the updater's release pipeline once (download → sha256 → safe extract) and reports time and peak RSS. */
 import { mkdirSync } from 'node:fs';
-import { downloadTo } from '../src/drivers/app/download.js';
-import { extractTarGz } from '../src/drivers/app/extract.js';
+import { downloadTo } from '../src/kinds/app/download.js';
+import { extractTarGz } from '../src/kinds/app/extract.js';
 
 const [url, file, dest, expected] = process.argv.slice(2) as [string, string, string, string];
 mkdirSync(dest, { recursive: true });

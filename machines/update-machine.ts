@@ -53,12 +53,16 @@ export interface RunError {
   nothingChanged?: boolean;
 }
 
+/** What the context keeps of what a kind needs: JSON, opaque to the machine and the engine. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
+
 /** Where the backup of this run is, as the driver described it. */
 export interface BackupRef {
   /** Absolute path of the backup file. */
   path: string;
-  /** Anything else the driver needs to restore (image id, old tree path...). */
-  details?: Record<string, unknown>;
+  /** Anything else the kind needs to restore (image id, old tree path...): its own record, which it checks when it reads it back. */
+  details?: JsonObject;
 }
 
 /** `update`: the normal run. `restore`: a manual rollback to the newest backup. */
@@ -74,8 +78,8 @@ export interface UpdateContext {
   requestedVersion: string | null;
   fromVersion: string | null;
   toVersion: string | null;
-  /** Release facts from discover that later phases need (asset URL, tag...). */
-  release: Record<string, unknown> | null;
+  /** Release facts from discover that later phases need (asset URL, tag...): src/releases/facts.ts reads them back. */
+  release: JsonObject | null;
   backup: BackupRef | null;
   /** Absolute deadline (ms since epoch) of the phase being worked on. */
   deadline: number | null;
@@ -95,7 +99,7 @@ export interface DiscoverOutput {
   fromVersion: string | null;
   toVersion: string | null;
   upToDate: boolean;
-  release?: Record<string, unknown> | null;
+  release?: JsonObject | null;
 }
 
 export interface BackupOutput {

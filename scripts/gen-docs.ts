@@ -44,7 +44,7 @@ export function configReference(): string {
   const out = [
     '# Configuration reference',
     '',
-    'Generated from the schema in `src/config/schema.ts` by `npm run docs`; do not edit by hand.',
+    'Generated from the schemas in `src/config/schema.ts` and of each kind (`src/kinds/<kind>/config.ts`) by `npm run docs`; do not edit by hand.',
     'How the file is found, environment overrides and the `--ini` import: [configuration.md](configuration.md).',
     '',
     '## Top level',

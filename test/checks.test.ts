@@ -19,9 +19,10 @@ import { Engine } from '../src/engine/engine.js';
 import { GitHubClient } from '../src/releases/github.js';
 import { ReleaseDiscovery } from '../src/releases/discovery.js';
 import { UpdateChecker, toCheckResult } from '../src/releases/checker.js';
-import { readInstalled } from '../src/drivers/index.js';
-import { ComponentDriver, type KindDriver } from '../src/drivers/component-driver.js';
-import { readAppVersion } from '../src/releases/installed.js';
+import { readInstalled } from '../src/kinds/index.js';
+import { ComponentDriver } from '../src/drivers/component-driver.js';
+import type { KindDriver } from '../src/kinds/kind.js';
+import { readVersionFile } from '../src/core/version-file.js';
 import type { ComponentConfig } from '../src/config/index.js';
 import { DirDriver, readTree } from './support/dir-driver.js';
 
@@ -35,14 +36,16 @@ async function world() {
   const dir = tempDir();
   const gh = await startFakeGitHub();
   const db = openDatabase(join(dir, 'updater.db'));
-  const client = new GitHubClient({ apiUrl: gh.apiUrl, rawUrl: gh.rawUrl, token: null, db, logger: silent, timeoutMs: 300, retries: 1, backoffMs: 10 });
+  const journal = new Journal(db);
+  const client = new GitHubClient({ apiUrl: gh.apiUrl, rawUrl: gh.rawUrl, token: null, cache: journal.httpCache, logger: silent, timeoutMs: 300, retries: 1, backoffMs: 10 });
   return {
     dir,
     gh,
     db,
+    journal,
     client,
     checker(components: ComponentConfig[], extra: { includePrerelease?: boolean; checkIntervalHours?: number } = {}) {
-      return new UpdateChecker({ config: { components, includePrerelease: extra.includePrerelease ?? false, checkIntervalHours: extra.checkIntervalHours ?? 0 }, db, source: client, readInstalled, logger: silent });
+      return new UpdateChecker({ config: { components, includePrerelease: extra.includePrerelease ?? false, checkIntervalHours: extra.checkIntervalHours ?? 0 }, store: journal.components, source: client, readInstalled, logger: silent });
     },
     app(name: string, version: string | null) {
       const path = join(dir, name);
@@ -228,7 +231,7 @@ test('scheduled checks run every checkIntervalHours; 0 turns them off', async ()
 function dirKind(root: string): KindDriver {
   const d = new DirDriver(root);
   return {
-    installed: () => readAppVersion(d.live),
+    installed: () => readVersionFile(d.live),
     validate: async (run) => d.validate(run),
     backup: (run, ctx) => d.backup(run, ctx),
     apply: (run, ctx) => d.apply(run, ctx),
@@ -246,7 +249,7 @@ async function runWith(setup: (gh: FakeGitHub) => void, version: string | null =
   setup(w.gh);
   const discovery = new ReleaseDiscovery(w.client, { includePrerelease: false, updaterVersion: '0.1.0' });
   const driver = new ComponentDriver(component, dirKind(root), discovery);
-  const engine = new Engine({ journal: new Journal(w.db), components: [component], driverFor: () => driver, logger: silent });
+  const engine = new Engine({ journal: w.journal, components: [component], driverFor: () => driver, logger: silent });
   const before = readTree(join(root, 'live'));
   const run = await engine.waitForRun((await engine.startRun('core', { version })).runId);
   return { w, run, before, live: readTree(join(root, 'live')), backups: readdirSync(join(root, 'backups')) };

@@ -1,7 +1,7 @@
 /** Rewriting one service's image tag changes those bytes and nothing else. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ComposeFile } from '../src/drivers/container/compose-file.js';
+import { ComposeFile } from '../src/kinds/container/compose-file.js';
 
 const FILE = `# DuneBugger stack — edited by hand, keep my comments
 version: "2.4"

@@ -8,10 +8,10 @@ import {
   configJsonSchema,
   ensureDirs,
   loadConfig,
-  type AppComponent,
-  type ContainerComponent,
   type LoadConfigOptions,
 } from '../src/config/index.js';
+import type { AppComponent } from '../src/kinds/app/index.js';
+import type { ContainerComponent } from '../src/kinds/container/index.js';
 
 const tempDirs: string[] = [];
 after(() => {

@@ -8,8 +8,8 @@ import { createServer } from 'node:http';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { downloadTo } from '../src/drivers/app/download.js';
-import { UpdateError } from '../src/engine/driver.js';
+import { downloadTo } from '../src/kinds/app/download.js';
+import { UpdateError } from '../src/core/errors.js';
 
 /** A server that answers every request with `bytes` bytes (a complete, well-formed response). */
 async function serving(bytes: number) {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { cleanup, openHarness, seedRoot, tempDir } from './support/harness.js';
 import { readTree } from './support/dir-driver.js';
 import { EngineError } from '../src/engine/engine.js';
-import type { Driver } from '../src/engine/driver.js';
+import type { Driver } from '../src/core/driver.js';
 import { newRunContext } from '../machines/update-machine.js';
 
 function setup() {

@@ -29,9 +29,9 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
-import { UpdateError } from '../src/engine/driver.js';
-import { extractTarGz, type ExtractLimits } from '../src/drivers/app/extract.js';
-import { archiveTree, restoreTree } from '../src/drivers/app/tree-archive.js';
+import { UpdateError } from '../src/core/errors.js';
+import { extractTarGz, type ExtractLimits } from '../src/kinds/app/extract.js';
+import { archiveTree, restoreTree } from '../src/kinds/app/tree-archive.js';
 
 type Item = Parameters<tar.Pack['entry']>[0] & { data?: string | Buffer };
 

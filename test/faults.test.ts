@@ -23,8 +23,8 @@ import { testbed, run, type Bed } from './support/testbed.js';
 import { containerWorld, type ContainerWorld } from './support/container-world.js';
 import { appWorld, leftovers, treeHash, writeTree, type AppWorld, type ReleaseSpec } from './support/app-world.js';
 import type { RunView } from '../src/journal/journal.js';
-import { downloadTo } from '../src/drivers/app/download.js';
-import { UpdateError } from '../src/engine/driver.js';
+import { downloadTo } from '../src/kinds/app/download.js';
+import { UpdateError } from '../src/core/errors.js';
 import { bounded, cell, fillUp, hangingServer, mountTmpfs, registry, tempFiles, unmount, writeFaultsDoc } from './support/faults-tools.js';
 
 // Every container world names its compose directory `stack`, so by default every world of every

@@ -1,8 +1,8 @@
-/** The free-disk check of validate (src/drivers/backups.ts), on this machine's real file systems. */
+/** The free-disk check of validate (src/kinds/backups.ts), on this machine's real file systems. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { freeMB, requireFreeSpace } from '../src/drivers/backups.js';
+import { freeMB, requireFreeSpace } from '../src/kinds/backups.js';
 import { cleanup, tempDir } from './support/harness.js';
 
 test('parts on one disk add up; the message names the path, what is free and each part', () => {

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import got from 'got';
 import { openDatabase, type Db } from '../src/journal/database.js';
+import { HttpCacheTable } from '../src/journal/http-cache.js';
 import { GitHubClient, type GitHubClientOptions } from '../src/releases/github.js';
 import { ReleaseError } from '../src/releases/types.js';
 import { startFakeGitHub, type FakeGitHub } from '../src/demo/local-github.js';
@@ -17,6 +18,7 @@ const REPO = 'acme/widget';
 interface Setup {
   fake: FakeGitHub;
   db: Db;
+  cache: HttpCacheTable;
   client(options?: Partial<GitHubClientOptions>): GitHubClient;
 }
 
@@ -24,14 +26,15 @@ async function setup(t: TestContext): Promise<Setup> {
   const fake = await startFakeGitHub();
   const dir = mkdtempSync(join(tmpdir(), 'updater-github-'));
   const db = openDatabase(join(dir, 'updater.db'));
+  const cache = new HttpCacheTable(db);
   t.after(async () => {
     db.close();
     await fake.close();
     rmSync(dir, { recursive: true, force: true });
   });
   const client = (options: Partial<GitHubClientOptions> = {}) =>
-    new GitHubClient({ apiUrl: fake.apiUrl, rawUrl: fake.rawUrl, token: null, db, backoffMs: 10, ...options });
-  return { fake, db, client };
+    new GitHubClient({ apiUrl: fake.apiUrl, rawUrl: fake.rawUrl, token: null, cache, backoffMs: 10, ...options });
+  return { fake, db, cache, client };
 }
 
 /** A one-off server for answers the fake never gives (hostile bodies, odd links). */
@@ -130,7 +133,7 @@ test('pagination follows Link rel="next", at most 3 pages', async (t) => {
 });
 
 test('ETag: the second call sends If-None-Match, gets a 304 and returns the same result', async (t) => {
-  const { fake, db, client } = await setup(t);
+  const { fake, db, cache, client } = await setup(t);
   fake.addRelease(REPO, { tag: 'v1.0.0', assets: [{ name: 'a.tgz', content: 'x' }] });
   let now = Date.parse('2026-05-01T12:00:00Z');
   const github = client({ now: () => now });
@@ -144,10 +147,15 @@ test('ETag: the second call sends If-None-Match, gets a 304 and returns the same
   assert.deepEqual(statuses(fake), [200, 304]);
   assert.equal(fake.requests[0]!.headers['if-none-match'], undefined);
   assert.match(String(fake.requests[1]!.headers['if-none-match']), /^"[0-9a-f]+"$/);
-  const row = db.prepare('SELECT etag, status, fetched_at FROM http_cache WHERE url = ?').get(`${fake.apiUrl}/repos/${REPO}/releases?per_page=100`) as any;
-  assert.equal(row.etag, fake.requests[1]!.headers['if-none-match']);
-  assert.equal(row.status, 200);
-  assert.equal(row.fetched_at, '2026-05-01T12:01:00.000Z');
+  const url = `${fake.apiUrl}/repos/${REPO}/releases?per_page=100`;
+  const row = () => db.prepare('SELECT etag, status, fetched_at FROM http_cache WHERE url = ?').get(url) as any;
+  assert.equal(row().etag, fake.requests[1]!.headers['if-none-match']);
+  assert.equal(row().status, 200);
+  // The 304's confirmation is known at once, and written with the others of the same second.
+  assert.equal(cache.get(url)!.fetchedAt, '2026-05-01T12:01:00.000Z');
+  assert.equal(row().fetched_at, '2026-05-01T12:00:00.000Z');
+  cache.flush();
+  assert.equal(row().fetched_at, '2026-05-01T12:01:00.000Z');
 
   // A new release changes the body: a full 200 again.
   fake.addRelease(REPO, { tag: 'v1.1.0' });

@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { UpdateError } from '../src/engine/driver.js';
+import { UpdateError } from '../src/core/errors.js';
 import { createServiceManager, type ServiceManager, type ServiceStatus } from '../src/services/service-manager.js';
 import { describeUnit, parseShow, systemdUnitName } from '../src/services/systemd.js';
 import { run, testbed, type Bed } from './support/testbed.js';

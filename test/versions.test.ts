@@ -1,11 +1,13 @@
 /** The version rules: the contract's table row by row, and the edge cases around it. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decideUpdate, parseVersion } from '../src/releases/versions.js';
+import { decideUpdate, parseVersion } from '../src/core/versions.js';
 import { pickLatest } from '../src/releases/select.js';
-import { readAppVersion, readComposeVersion, versionFromFile, versionFromImage } from '../src/releases/installed.js';
+import { readVersionFile, versionFromFile } from '../src/core/version-file.js';
+import { ComposeImagesCache, readComposeVersion, versionFromImage } from '../src/kinds/container/installed.js';
 import { parseManifest, checkUpdaterVersion, DEFAULT_MANIFEST } from '../src/releases/manifest.js';
 import type { Release } from '../src/releases/types.js';
 import { cleanup, tempDir } from './support/harness.js';
@@ -92,9 +94,9 @@ test('compose and VERSION files are read from disk', () => {
 
     const app = join(dir, 'core');
     mkdirSync(app);
-    assert.match(readAppVersion(app).reason!, /no VERSION file/);
+    assert.match(readVersionFile(app).reason!, /no VERSION file/);
     writeFileSync(join(app, 'VERSION'), '1.0.0\n');
-    assert.equal(readAppVersion(app).version, '1.0.0');
+    assert.equal(readVersionFile(app).version, '1.0.0');
     assert.equal(versionFromFile('{"full_version": "v2.1.0", "version": "2.1"}').version, '2.1.0');
     assert.equal(versionFromFile('{"version": "2.1"}').version, '2.1.0');
     assert.match(versionFromFile('{"name": "x"}').reason!, /neither/);
@@ -120,4 +122,32 @@ test('manifest: keys, alias, defaults, malformed → parse error, too old → "U
   assert.throws(() => checkUpdaterVersion(parseManifest('min_updater_version: 99.0.0', 'x'), '0.1.0', 'o/r v1.2.0'), (e: any) => e.code === 'updater_too_old' && /^Updater too old: o\/r v1\.2\.0 needs updater 99\.0\.0 or newer, this is 0\.1\.0/.test(e.message));
   checkUpdaterVersion(parseManifest('min_updater_version: 0.1.0', 'x'), '0.1.0', 'x');
   checkUpdaterVersion(DEFAULT_MANIFEST, '0.1.0', 'x');
+});
+
+test('a compose file is parsed once while it is unchanged, and read again as soon as it changes', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'updater-compose-'));
+  try {
+    const file = join(dir, 'docker-compose.yml');
+    const compose = (tags: string[]) => `services:\n${tags.map((t, i) => `  s${i}:\n    image: registry/s${i}:${t}\n`).join('')}`;
+    writeFileSync(file, compose(['1.0.0', '1.0.0', '1.0.0']));
+    const cache = new ComposeImagesCache();
+    for (let round = 0; round < 3; round++) for (const s of ['s0', 's1', 's2']) assert.equal(cache.version(file, s).version, '1.0.0');
+    assert.equal(cache.version(file, 'nope').reason, `the compose file ${file} has no service "nope"`);
+    assert.equal(cache.parses, 1, 'one parse for every service, every round');
+
+    // Edited in place, same size: seen at once.
+    writeFileSync(file, compose(['1.0.1', '1.0.0', '1.0.0']));
+    assert.equal(cache.version(file, 's0').version, '1.0.1');
+    // Replaced by a rename, as the updater writes it: seen at once.
+    writeFileSync(join(dir, 'next.yml'), compose(['1.0.1', '2.0.0', '1.0.0']));
+    renameSync(join(dir, 'next.yml'), file);
+    assert.equal(cache.version(file, 's1').version, '2.0.0');
+    assert.equal(cache.parses, 3);
+    writeFileSync(file, 'services: [\n');
+    assert.match(cache.version(file, 's0').reason!, /is not valid YAML/);
+    rmSync(file);
+    assert.match(cache.version(file, 's0').reason!, /cannot read the compose file .*: ENOENT/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -162,7 +162,7 @@ async function world(options: { token?: string; stepDelayMs?: number; ws?: AppDe
   ];
   const checker = new UpdateChecker({
     config: { components, includePrerelease: false, checkIntervalHours: 0 },
-    db: h.journal.db,
+    store: h.journal.components,
     source,
     readInstalled: () => ({ version: '1.0.0', raw: '1.0.0', reason: null }),
     logger,

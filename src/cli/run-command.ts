@@ -10,6 +10,7 @@ import { createLogger } from '../log.js';
 import { acquireInstanceLock } from '../journal/instance-lock.js';
 import { openCore } from '../server/server.js';
 import { createDrivers } from '../drivers/index.js';
+import { KINDS } from '../kinds/index.js';
 import { Engine } from '../engine/engine.js';
 import { Remote, RemoteError } from './remote.js';
 
@@ -86,7 +87,7 @@ async function inProcess(config: Config, req: RunRequest): Promise<RunView | num
   const lock = acquireInstanceLock(config.dataDir);
   const core = openCore(config, logger);
   try {
-    const drivers = createDrivers(config, core.discovery, logger);
+    const drivers = createDrivers(config, KINDS, core.discovery, logger);
     const engine = new Engine({ journal: core.journal, components: config.components, driverFor: drivers.driverFor, logger });
     if (!req.json) engine.transitions.subscribe(printLine);
     await engine.recover();

@@ -2,7 +2,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import ini from 'ini';
 import YAML from 'yaml';
-import type { z } from 'zod';
+import { z } from 'zod';
+import type { Component } from '../core/component.js';
+import { KINDS, kindNames, type ComponentConfig } from '../kinds/index.js';
+import type { ComponentKind, ComponentOf } from '../kinds/kind.js';
 import { DEMO_CONFIG } from './demo.js';
 import { ConfigError, describeFsError, formatPath } from './errors.js';
 import {
@@ -10,13 +13,14 @@ import {
   NESTED_KEYS,
   STRING_KEYS,
   TOP_LEVEL_KEYS,
-  configSchema,
+  configSchemaFor,
   describeValue,
   issueMessage,
   knownKeysAt,
+  requiredBy,
   valueAt,
-  type ComponentConfig,
   type Config,
+  type ConfigSchema,
   type ParsedConfig,
 } from './schema.js';
 
@@ -31,8 +35,13 @@ export interface LoadConfigOptions {
   cwd?: string;
 }
 
-export interface LoadedConfig {
-  config: Config;
+/** The component kinds a configuration may name; default the registry, `KINDS`. */
+export interface KindRegistry<K extends readonly ComponentKind[] = typeof KINDS> {
+  kinds?: K;
+}
+
+export interface LoadedConfig<C extends Component = ComponentConfig> {
+  config: Config<C>;
   /** The YAML path, the ini path, both joined by ` + `, or "embedded default". */
   source: string;
 }
@@ -66,14 +75,35 @@ interface Draft {
   /** The directory of the YAML file, else the working directory. */
   baseDir: string;
   issues: string[];
+  /** The schema of the whole file, for the kinds given. */
+  schema: ConfigSchema;
+}
+
+/** The schema of the configuration for a list of kinds (checked: unique names, each schema's `kind` its own). */
+export function configSchemaOf(kinds: readonly ComponentKind[]): ConfigSchema {
+  const seen = new Set<string>();
+  for (const k of kinds) {
+    if (seen.has(k.kind)) throw new Error(`two component kinds are named "${k.kind}"`);
+    seen.add(k.kind);
+    const literal = (k.configSchema.shape.kind as { value?: unknown }).value;
+    if (literal !== k.kind) throw new Error(`the configuration schema of kind "${k.kind}" says kind: ${String(literal)}`);
+  }
+  return configSchemaFor(kinds.map((k) => k.configSchema));
+}
+
+/** JSON Schema (draft 2020-12) of what a user may write, for generated docs. */
+export function configJsonSchema(kinds: readonly ComponentKind[] = KINDS): Record<string, unknown> {
+  return z.toJSONSchema(configSchemaOf(kinds), { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
 }
 
 /**
  * Reads, merges and validates the configuration: the YAML file (or the embedded default),
  * then the seed's ini, then `UPDATER_*` variables. Throws a ConfigError listing every problem.
- * Writes nothing.
+ * Writes nothing. `kinds` are the component kinds it may name (default the registry): a kind
+ * not among them is an error naming the known ones.
  */
-export function loadConfig(opts: LoadConfigOptions = {}): LoadedConfig {
+export function loadConfig<K extends readonly ComponentKind[] = typeof KINDS>(opts: LoadConfigOptions = {}, registry: KindRegistry<K> = {}): LoadedConfig<ComponentOf<K[number]>> {
+  const kinds: readonly ComponentKind[] = registry.kinds ?? KINDS;
   const cwd = path.resolve(opts.cwd ?? process.cwd());
   const env = opts.env ?? process.env;
 
@@ -93,17 +123,18 @@ export function loadConfig(opts: LoadConfigOptions = {}): LoadedConfig {
     origins: new Map(),
     baseDir: yamlPath !== undefined ? path.dirname(yamlPath) : cwd,
     issues: [],
+    schema: configSchemaOf(kinds),
   };
   if (iniPath !== undefined) applyIni(draft, iniPath, readText(iniPath, source));
   applyEnv(draft, env, cwd);
 
-  const parsed = configSchema.safeParse(draft.raw, { error: issueMessage });
+  const parsed = draft.schema.safeParse(draft.raw, { error: issueMessage });
   const issues = [...draft.issues];
   if (!parsed.success) issues.push(...parsed.error.issues.flatMap((issue) => formatIssue(issue, draft)));
   issues.push(...duplicateNames(draft));
   if (issues.length > 0 || !parsed.success) throw new ConfigError(source, issues);
 
-  return { config: finish(parsed.data, draft), source };
+  return { config: finish(parsed.data, draft, kinds) as Config<ComponentOf<K[number]>>, source };
 }
 
 // ---------------------------------------------------------------- files
@@ -330,7 +361,7 @@ function normalizeKey(key: string): string {
 
 function formatIssue(issue: z.core.$ZodIssue, draft: Draft): string[] {
   if (issue.code === 'unrecognized_keys') {
-    const known = knownKeysAt(issue.path, draft.raw) ?? [];
+    const known = knownKeysAt(draft.schema, issue.path, draft.raw) ?? [];
     return issue.keys.map((key) => line(draft, [...issue.path, key], `unknown key "${key}"${suggest(key, known)}`));
   }
   if (issue.code === 'invalid_union' && 'discriminator' in issue && typeof issue.discriminator === 'string') {
@@ -339,32 +370,12 @@ function formatIssue(issue: z.core.$ZodIssue, draft: Draft): string[] {
     return [line(draft, issue.path, value === undefined ? `required, one of ${options}` : `must be one of ${options}`)];
   }
   let message = issue.message;
-  if (message === 'required') message = requiredFor(issue.path, draft.raw) ?? message;
-  const [first, , key, more] = issue.path;
-  const isAppService = first === 'components' && key === 'service' && more === undefined;
-  if (issue.code === 'invalid_type' && isAppService && valueAt(draft.raw, issue.path) !== undefined) {
-    const kind = (valueAt(draft.raw, issue.path.slice(0, 2)) as { kind?: unknown }).kind;
-    if (kind === 'app') {
-      message =
-        'expected a mapping like { manager: systemd, unit: NAME } or { manager: command, start: CMD, stop: CMD, status: CMD }' +
-        `, got ${describeValue(valueAt(draft.raw, issue.path))}`;
-    }
+  if (message === 'required') {
+    // `required for kind container`: a key only some kinds (or service managers) have.
+    const by = requiredBy(draft.schema, issue.path, draft.raw);
+    if (by) message = `required for ${by.key} ${by.value}`;
   }
   return [line(draft, issue.path, message)];
-}
-
-/** `required for kind container` for a key only one kind (or manager) has. */
-function requiredFor(issuePath: readonly PropertyKey[], raw: unknown): string | undefined {
-  const [first, index, key, subKey, ...rest] = issuePath;
-  if (first !== 'components' || typeof index !== 'number' || rest.length > 0) return undefined;
-  const component = valueAt(raw, [first, index]);
-  if (!isPlainObject(component)) return undefined;
-  if (key === 'service' && subKey !== undefined && subKey !== 'manager') {
-    const manager = valueAt(component, ['service', 'manager']);
-    return typeof manager === 'string' ? `required for manager ${manager}` : undefined;
-  }
-  if (subKey !== undefined || key === 'name' || key === 'kind' || key === 'repo') return undefined;
-  return typeof component.kind === 'string' ? `required for kind ${component.kind}` : undefined;
 }
 
 function line(draft: Draft, issuePath: readonly PropertyKey[], message: string): string {
@@ -426,22 +437,18 @@ function originAt(draft: Draft, keyPath: readonly PropertyKey[]): Origin {
   return { baseDir: draft.baseDir };
 }
 
-/** Derived defaults and absolute paths. */
-function finish(parsed: ParsedConfig, draft: Draft): Config {
+/** Derived defaults and absolute paths: the top level's here, each component's by its kind. */
+function finish(parsed: ParsedConfig, draft: Draft, kinds: readonly ComponentKind[]): Config<Component> {
   const resolveAt = (keyPath: readonly PropertyKey[], value: string): string =>
     path.resolve(originAt(draft, keyPath).baseDir, value);
   const dataDir = resolveAt(['dataDir'], parsed.dataDir);
-  const components = parsed.components.map((component, index): ComponentConfig => {
+  const components = parsed.components.map((parsedComponent, index) => {
+    // Validated by its kind's schema, which has the keys of every component (kinds/kind.ts, componentSchema).
+    const component = parsedComponent as unknown as Component;
+    const kind = kinds.find((k) => k.kind === component.kind);
+    if (!kind) throw new Error(`kind "${component.kind}" passed validation but is not among ${kindNames(kinds).join(', ')}`);
     const at = (key: string, value: string): string => resolveAt(['components', index, key], value);
-    if (component.kind === 'container') return { ...component, composeFile: at('composeFile', component.composeFile) };
-    const { venv, asset, ...rest } = component;
-    const repoName = component.repo.slice(component.repo.indexOf('/') + 1);
-    return {
-      ...rest,
-      installPath: at('installPath', component.installPath),
-      asset: asset ?? `${repoName}-{version}.tar.gz`,
-      ...(venv !== undefined ? { venv: at('venv', venv) } : {}),
-    };
+    return kind.resolve ? kind.resolve(component, at) : component;
   });
   return {
     server: parsed.server,

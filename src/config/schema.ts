@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import type { Component } from '../core/component.js';
 import { normalizeOrigin, parseHost } from '../util/hosts.js';
+import type { ComponentConfig } from '../kinds/index.js';
 
 /**
  * The configuration model (CONTRACT.md, "Configuration").
@@ -7,19 +9,21 @@ import { normalizeOrigin, parseHost } from '../util/hosts.js';
  * The zod schema validates what a user wrote (after the ini import and the environment
  * overrides are merged in) and fills the plain defaults. Defaults that depend on other keys
  * (`backupDir` from `dataDir`, an app's `asset` from its `repo`) and relative paths are settled
- * afterwards by `loadConfig`, so the schema stays free of transforms and converts to JSON Schema.
- * Every object is strict: an unknown key is an error, so a typo never passes silently.
+ * afterwards by `loadConfig` (and each kind's `resolve`), so the schema stays free of transforms
+ * and converts to JSON Schema. Every object is strict: an unknown key is an error, so a typo never
+ * passes silently.
+ *
+ * This file knows no kind: `components[]` is the union of the schemas of the kinds the loader is
+ * given (src/kinds/index.ts is the registry), built by `configSchemaFor`. The pieces every kind
+ * shares (`componentFields`, `healthSchema`, `nonEmpty`) are exported for the kinds' schemas.
  */
-
-export const COMPONENT_KINDS = ['container', 'app'] as const;
-export const SERVICE_MANAGERS = ['systemd', 'command'] as const;
 
 export const COMPONENT_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 /** GitHub `owner/name`: the owner is letters, digits and dashes; the name also takes `.` and `_`. */
 export const REPO_PATTERN = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/(?!\.\.?$)[A-Za-z0-9._-]{1,100}$/;
 export const GITHUB_ACCOUNT_PATTERN = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/;
 
-const nonEmpty = (what = 'a string') =>
+export const nonEmpty = (what = 'a string') =>
   z.string().min(1, { error: `must not be empty (expected ${what})` });
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
@@ -41,25 +45,6 @@ export const healthSchema = z
   })
   .meta({ description: 'Health check run by verify.' });
 
-export const systemdManagerSchema = z.strictObject({
-  manager: z.literal('systemd'),
-  unit: nonEmpty().meta({ description: 'The systemd unit, e.g. `dunebugger`.' }),
-  systemctl: z
-    .array(nonEmpty(), { error: (iss) => (iss.input === undefined ? undefined : `expected a list of strings, like [systemctl], got ${describeValue(iss.input)}`) })
-    .min(1, { error: 'must name a command, like [systemctl]' })
-    .default(['systemctl'])
-    .meta({ description: 'The systemctl command as an argument list, e.g. `[docker, exec, box, systemctl]`.' }),
-});
-
-export const commandManagerSchema = z.strictObject({
-  manager: z.literal('command'),
-  start: nonEmpty('a shell command').meta({ description: 'Shell command that starts the service.' }),
-  stop: nonEmpty('a shell command').meta({ description: 'Shell command that stops the service.' }),
-  status: nonEmpty('a shell command').meta({ description: 'Shell command that exits 0 when the service is running.' }),
-});
-
-export const serviceManagerSchema = z.discriminatedUnion('manager', [systemdManagerSchema, commandManagerSchema]);
-
 const componentName = z
   .string()
   .regex(COMPONENT_NAME_PATTERN, {
@@ -72,61 +57,11 @@ const repo = z
   .regex(REPO_PATTERN, { error: 'must look like owner/name' })
   .meta({ description: 'GitHub repository, `owner/name`.' });
 
-export const containerComponentSchema = z
-  .strictObject({
-    name: componentName,
-    kind: z.literal('container'),
-    repo,
-    composeFile: nonEmpty('a path').meta({ description: 'The docker compose file that pins the image tag.' }),
-    service: nonEmpty('a compose service name').meta({ description: 'The service in the compose file.' }),
-    health: healthSchema.optional(),
-    minFreeMB: z
-      .number()
-      .min(0, { error: 'expected a number >= 0' })
-      .default(500)
-      .meta({ description: 'Free disk (MB) validate requires where the engine keeps images; backupDir is checked for the compose file copy too.' }),
-  })
-  .meta({ description: 'A service of a docker compose file; its version is the image tag.' });
+/** The keys every kind's component has (see `Component`); a kind's schema spreads them into its own. */
+export const componentFields = { name: componentName, repo };
 
-export const appComponentSchema = z
-  .strictObject({
-    name: componentName,
-    kind: z.literal('app'),
-    repo,
-    installPath: nonEmpty('a path').meta({ description: 'Directory the release tarball is installed into; holds `VERSION`.' }),
-    asset: nonEmpty('a file name')
-      .optional()
-      .meta({ description: 'Release asset name; `{version}` is replaced. Default `<repo name>-{version}.tar.gz`.' }),
-    service: serviceManagerSchema,
-    health: healthSchema.optional(),
-    minFreeMB: z
-      .number()
-      .min(0, { error: 'expected a number >= 0' })
-      .default(1000)
-      .meta({ description: 'Free disk (MB) validate requires beside installPath, at least; the download and the backup are checked on their own disks, and needs on one disk add up.' }),
-    venv: nonEmpty('a path')
-      .optional()
-      .meta({ description: 'Python virtualenv used to install `requirements.txt` (keep it outside installPath: the tree is replaced); none => the system pip3.' }),
-    pipInstall: z
-      .array(nonEmpty('an argument'))
-      .min(1, { error: 'expected at least the pip program' })
-      .optional()
-      .meta({ description: 'The command that installs requirements, as an argument list; `-r <file>` is appended. Default `[<venv>/bin/pip, install]`, or `[pip3, install]` without a venv.' }),
-    settleSeconds: z
-      .number()
-      .min(0, { error: 'expected a number >= 0' })
-      .max(600, { error: 'expected at most 600' })
-      .default(2)
-      .meta({ description: 'How long the service must stay active after the update before it counts as running.' }),
-    maxDownloadMB: z
-      .number()
-      .positive({ error: 'expected a number > 0' })
-      .default(1024)
-      .meta({ description: 'Largest release asset the updater will download.' }),
-  })
-  .meta({ description: 'A directory installed from a release tarball and run by a service manager.' });
-
-export const componentSchema = z.discriminatedUnion('kind', [containerComponentSchema, appComponentSchema]);
+/** A kind's schema, as the registry holds it: a strict object whose `kind` is a literal. */
+export type KindSchema = z.ZodObject<{ kind: z.ZodLiteral<string> } & z.core.$ZodLooseShape, z.core.$strict>;
 
 export const serverSchema = z.strictObject({
   host: nonEmpty('a host name or address').default('127.0.0.1').meta({ description: 'Address the API listens on. Without a token keep it on loopback.' }),
@@ -170,34 +105,45 @@ export const githubSchema = z.strictObject({
   token: token.default(null).meta({ description: 'GitHub token for the API (rate limits, private repos).' }),
 });
 
-export const configSchema = z
-  .strictObject({
-    server: serverSchema.prefault({}).meta({ description: 'The HTTP API and WebSocket.' }),
-    dataDir: nonEmpty('a path').default('./data').meta({ description: 'updater.db lives here.' }),
-    backupDir: nonEmpty('a path').optional().meta({ description: 'Default `<dataDir>/backups`.' }),
-    backupRetention: z
-      .number()
-      .int({ error: 'expected an integer >= 1' })
-      .min(1, { error: 'expected an integer >= 1' })
-      .default(3)
-      .meta({ description: 'Newest N backups kept per component.' }),
-    checkIntervalHours: z
-      .number()
-      .min(0, { error: 'expected a number >= 0' })
-      .default(24)
-      .meta({ description: 'Hours between scheduled checks; 0 disables the scheduler.' }),
-    includePrerelease: z.boolean().default(false).meta({ description: 'Offer prereleases (`-beta`, GitHub prerelease flag) as updates.' }),
-    github: githubSchema.prefault({}).meta({ description: 'Where releases come from.' }),
-    components: z.array(componentSchema).default([]).meta({ description: 'What the updater keeps current; none: the embedded demo runs.' }),
-  })
-  .meta({ title: 'dune-updater configuration' });
+const configShape = {
+  server: serverSchema.prefault({}).meta({ description: 'The HTTP API and WebSocket.' }),
+  dataDir: nonEmpty('a path').default('./data').meta({ description: 'updater.db lives here.' }),
+  backupDir: nonEmpty('a path').optional().meta({ description: 'Default `<dataDir>/backups`.' }),
+  backupRetention: z
+    .number()
+    .int({ error: 'expected an integer >= 1' })
+    .min(1, { error: 'expected an integer >= 1' })
+    .default(3)
+    .meta({ description: 'Newest N backups kept per component.' }),
+  checkIntervalHours: z
+    .number()
+    .min(0, { error: 'expected a number >= 0' })
+    .default(24)
+    .meta({ description: 'Hours between scheduled checks; 0 disables the scheduler.' }),
+  includePrerelease: z.boolean().default(false).meta({ description: 'Offer prereleases (`-beta`, GitHub prerelease flag) as updates.' }),
+  github: githubSchema.prefault({}).meta({ description: 'Where releases come from.' }),
+};
+
+/**
+ * The whole configuration's schema for the given kinds' component schemas: `components[]` is their
+ * union by `kind`, so an unknown kind is refused naming the known ones.
+ */
+export function configSchemaFor(componentSchemas: readonly KindSchema[]) {
+  if (componentSchemas.length === 0) throw new Error('the configuration needs at least one component kind');
+  const union = z.discriminatedUnion('kind', componentSchemas as unknown as [KindSchema, ...KindSchema[]]);
+  return z
+    .strictObject({
+      ...configShape,
+      components: z.array(union).default([]).meta({ description: 'What the updater keeps current; none: the embedded demo runs.' }),
+    })
+    .meta({ title: 'dune-updater configuration' });
+}
+
+export type ConfigSchema = ReturnType<typeof configSchemaFor>;
 
 function portError(iss: { input?: unknown }): string {
   return `expected an integer between 0 and 65535, got ${describeValue(iss.input)}`;
 }
-
-/** What a user may write (every key with a default is optional). */
-export type ConfigInput = z.input<typeof configSchema>;
 
 export interface ServerConfig {
   host: string;
@@ -222,57 +168,8 @@ export interface HealthConfig {
   timeoutSeconds: number;
 }
 
-export interface SystemdServiceManager {
-  manager: 'systemd';
-  unit: string;
-  /** The systemctl command as an argument list; default `['systemctl']`. */
-  systemctl: string[];
-}
-
-export interface CommandServiceManager {
-  manager: 'command';
-  start: string;
-  stop: string;
-  status: string;
-}
-
-export type ServiceManagerConfig = SystemdServiceManager | CommandServiceManager;
-
-export interface ContainerComponent {
-  name: string;
-  kind: 'container';
-  repo: string;
-  /** Absolute. */
-  composeFile: string;
-  service: string;
-  health?: HealthConfig;
-  minFreeMB: number;
-}
-
-export interface AppComponent {
-  name: string;
-  kind: 'app';
-  repo: string;
-  /** Absolute. */
-  installPath: string;
-  /** Release asset name with a `{version}` placeholder, e.g. `dunebugger-{version}.tar.gz`. */
-  asset: string;
-  service: ServiceManagerConfig;
-  health?: HealthConfig;
-  minFreeMB: number;
-  /** Absolute, when set. */
-  venv?: string;
-  /** The install command as an argument list; `-r <file>` is appended. */
-  pipInstall?: string[];
-  settleSeconds: number;
-  maxDownloadMB: number;
-}
-
-export type ComponentConfig = ContainerComponent | AppComponent;
-export type ComponentKind = ComponentConfig['kind'];
-
-/** The validated configuration: defaults filled, paths absolute. */
-export interface Config {
+/** The validated configuration: defaults filled, paths absolute; `C` the components of the kinds it was loaded with. */
+export interface Config<C extends Component = ComponentConfig> {
   server: ServerConfig;
   /** Absolute. */
   dataDir: string;
@@ -282,32 +179,24 @@ export interface Config {
   checkIntervalHours: number;
   includePrerelease: boolean;
   github: GithubConfig;
-  components: ComponentConfig[];
+  components: C[];
 }
 
 /** The schema's own output, before derived defaults and path resolution. */
-export type ParsedConfig = z.output<typeof configSchema>;
+export type ParsedConfig = z.output<ConfigSchema>;
+
+/** What a user may write (every key with a default is optional). */
+export type ConfigInput = z.input<ConfigSchema>;
 
 // Compile-time guard: the hand-written types stay in step with the schema.
 type Assert<T extends true> = T;
 export type _SchemaMatchesTypes = Assert<
-  z.output<typeof containerComponentSchema> extends ContainerComponent
-    ? z.output<typeof serviceManagerSchema> extends ServiceManagerConfig
-      ? z.output<typeof healthSchema> extends HealthConfig
-        ? Omit<z.output<typeof appComponentSchema>, 'asset'> extends Omit<AppComponent, 'asset'>
-          ? Omit<ParsedConfig, 'backupDir' | 'components'> extends Omit<Config, 'backupDir' | 'components'>
-            ? true
-            : false
-          : false
-        : false
+  z.output<typeof healthSchema> extends HealthConfig
+    ? Omit<ParsedConfig, 'backupDir' | 'components'> extends Omit<Config, 'backupDir' | 'components'>
+      ? true
       : false
     : false
 >;
-
-/** JSON Schema (draft 2020-12) of what a user may write, for generated docs. */
-export function configJsonSchema(): Record<string, unknown> {
-  return z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
-}
 
 /**
  * Messages for zod's issues, in the project's voice: short, human, about the value the user
@@ -367,7 +256,7 @@ export function describeValue(value: unknown): string {
 }
 
 /** Keys of the top level and of `server` / `github`, for matching environment variables. */
-export const TOP_LEVEL_KEYS = Object.keys(configSchema.shape) as (keyof typeof configSchema.shape)[];
+export const TOP_LEVEL_KEYS: string[] = [...Object.keys(configShape), 'components'];
 export const NESTED_KEYS: Record<string, string[]> = {
   server: Object.keys(serverSchema.shape),
   github: Object.keys(githubSchema.shape),
@@ -385,28 +274,74 @@ export const STRING_KEYS = new Set([
 ]);
 
 /**
- * The keys allowed in the object at `path` of the raw input (for "did you mean" hints),
- * or undefined when unknown.
+ * The keys allowed in the object at `path` of the raw input (for "did you mean" hints), or
+ * undefined when unknown. Follows `schema` along the path; at a union by a key (a component's
+ * `kind`, a service's `manager`), the member the raw input names.
  */
-export function knownKeysAt(path: readonly PropertyKey[], raw: unknown): string[] | undefined {
-  const node = valueAt(raw, path);
-  const [first, index, third, ...rest] = path;
-  if (path.length === 0) return Object.keys(configSchema.shape);
-  if (path.length === 1 && (first === 'server' || first === 'github')) return NESTED_KEYS[first];
-  if (first !== 'components' || typeof index !== 'number' || rest.length > 0) return undefined;
-  if (third === undefined) {
-    const kind = (node as { kind?: unknown } | undefined)?.kind;
-    if (kind === 'container') return Object.keys(containerComponentSchema.shape);
-    if (kind === 'app') return Object.keys(appComponentSchema.shape);
-    return undefined;
+export function knownKeysAt(schema: z.ZodType, path: readonly PropertyKey[], raw: unknown): string[] | undefined {
+  const node = schemaAt(schema, path, raw);
+  return node && isObjectSchema(node) ? Object.keys(node._zod.def.shape) : undefined;
+}
+
+/**
+ * When `path` names a key missing from a member of a union by a key (`kind`, `manager`), unless
+ * every member has that very key: the union's key and the member's value, for "required for kind
+ * container".
+ */
+export function requiredBy(schema: z.ZodType, path: readonly PropertyKey[], raw: unknown): { key: string; value: string } | undefined {
+  const key = path.at(-1);
+  const parentPath = path.slice(0, -1);
+  const union = schemaAt(schema, parentPath, raw, { stopAtUnion: true });
+  if (!union || !isDiscriminated(union) || typeof key !== 'string') return undefined;
+  const discriminator = union._zod.def.discriminator;
+  const value = (valueAt(raw, parentPath) as Record<string, unknown> | undefined)?.[discriminator];
+  if (key === discriminator || typeof value !== 'string') return undefined;
+  // A key every member shares (the same schema: `name`, `repo` of every kind) is just "required".
+  const options = union._zod.def.options.filter(isObjectSchema);
+  const first = options[0]?._zod.def.shape[key];
+  if (first && options.every((o) => o._zod.def.shape[key] === first)) return undefined;
+  return { key: discriminator, value };
+}
+
+type AnySchema = z.core.$ZodType;
+type ObjectSchema = z.core.$ZodObject;
+type DiscriminatedSchema = z.core.$ZodDiscriminatedUnion;
+
+const isObjectSchema = (s: AnySchema): s is ObjectSchema => s._zod.def.type === 'object';
+const isDiscriminated = (s: AnySchema): s is DiscriminatedSchema =>
+  s._zod.def.type === 'union' && typeof (s as DiscriminatedSchema)._zod.def.discriminator === 'string';
+
+function unwrap(s: AnySchema): AnySchema {
+  let node = s;
+  for (;;) {
+    const def = node._zod.def as { type: string; innerType?: AnySchema };
+    if (['optional', 'nullable', 'default', 'prefault'].includes(def.type) && def.innerType) node = def.innerType;
+    else return node;
   }
-  if (third === 'health') return Object.keys(healthSchema.shape);
-  if (third === 'service') {
-    const manager = (node as { manager?: unknown } | undefined)?.manager;
-    if (manager === 'systemd') return Object.keys(systemdManagerSchema.shape);
-    if (manager === 'command') return Object.keys(commandManagerSchema.shape);
+}
+
+/** The member of a union by a key that `value` names, or undefined. */
+function member(union: DiscriminatedSchema, value: unknown): AnySchema | undefined {
+  const tag = (value as Record<string, unknown> | null | undefined)?.[union._zod.def.discriminator];
+  return union._zod.def.options.find((o) => (o._zod as { propValues?: Record<string, Set<unknown>> }).propValues?.[union._zod.def.discriminator]?.has(tag));
+}
+
+function schemaAt(schema: AnySchema, path: readonly PropertyKey[], raw: unknown, options: { stopAtUnion?: boolean } = {}): AnySchema | undefined {
+  let node: AnySchema | undefined = unwrap(schema);
+  for (let i = 0; ; i++) {
+    if (isDiscriminated(node)) {
+      if (i === path.length && options.stopAtUnion) return node;
+      node = member(node, valueAt(raw, path.slice(0, i)));
+      if (!node) return undefined;
+      node = unwrap(node);
+    }
+    if (i === path.length) return node;
+    const key = path[i];
+    const def = node._zod.def as { type: string; shape?: Record<string, AnySchema>; element?: AnySchema };
+    if (def.type === 'object' && typeof key === 'string' && def.shape && key in def.shape) node = unwrap(def.shape[key]!);
+    else if (def.type === 'array' && typeof key === 'number' && def.element) node = unwrap(def.element);
+    else return undefined;
   }
-  return undefined;
 }
 
 export function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {

@@ -4,34 +4,15 @@
  */
 import type { Logger } from 'pino';
 import type { BackupRef, DiscoverOutput, UpdateContext } from '../../machines/update-machine.js';
-import type { ComponentConfig } from '../config/index.js';
-import { UpdateError, type Driver, type Outcome, type RestorePlan, type StepContext } from '../engine/driver.js';
-import type { ReleaseDiscovery, ReleaseFacts } from '../releases/discovery.js';
-import type { Installed } from '../releases/installed.js';
-import type { Manifest } from '../releases/manifest.js';
-
-export interface KindDriver {
-  /** What is installed now (never throws: an unknown version comes with a reason). */
-  installed(): Installed;
-  validate(run: UpdateContext, ctx: StepContext, manifest: Manifest): Promise<void>;
-  backup(run: UpdateContext, ctx: StepContext): Promise<BackupRef>;
-  apply(run: UpdateContext, ctx: StepContext): Promise<void>;
-  verify(run: UpdateContext, ctx: StepContext): Promise<void>;
-  rollback(run: UpdateContext, ctx: StepContext): Promise<void>;
-  finalize?(run: UpdateContext, outcome: Outcome, log: Logger): Promise<void>;
-  planRestore?(log: Logger): Promise<RestorePlan | null>;
-  sweep?(settled: (runId: number) => boolean, log: Logger): Promise<void>;
-}
-
-export function releaseOf(run: UpdateContext): ReleaseFacts {
-  const facts = run.release as ReleaseFacts | null;
-  if (!facts?.tag) throw new UpdateError('internal', 'the run has no resolved release (discover did not record one)');
-  return facts;
-}
+import type { Component } from '../core/component.js';
+import type { Driver, Outcome, RestorePlan, StepContext } from '../core/driver.js';
+import type { ReleaseDiscovery } from '../releases/discovery.js';
+import { releaseOf } from '../releases/facts.js';
+import type { KindDriver } from '../kinds/kind.js';
 
 export class ComponentDriver implements Driver {
   constructor(
-    readonly component: ComponentConfig,
+    readonly component: Component,
     readonly kind: KindDriver,
     private readonly discovery: ReleaseDiscovery,
   ) {}

@@ -1,19 +1,19 @@
-/** Builds the driver of each configured component: shared release discovery plus the work of its kind. */
+/**
+ * Builds the engine's driver of each configured component from the kinds it is given (the
+ * registry, src/kinds/index.ts, unless a caller passes its own list): the shared release work
+ * (discover, manifest) around the work of the component's kind, and a cached `running` probe for
+ * readers. A component of a kind not in the list is an error naming the known kinds.
+ */
 import type { Logger } from 'pino';
-import { UpdateError, type Driver } from '../engine/driver.js';
-import type { ComponentConfig, Config } from '../config/index.js';
+import type { Component } from '../core/component.js';
+import { UpdateError } from '../core/errors.js';
+import type { Driver } from '../core/driver.js';
+import type { Config } from '../config/schema.js';
+import { kindOf, type Kinds } from '../kinds/index.js';
+import type { KindDriver, KindEnv } from '../kinds/kind.js';
 import type { ReleaseDiscovery } from '../releases/discovery.js';
-import { readAppVersion, readComposeVersion, type Installed } from '../releases/installed.js';
-import { createServiceManager, type ServiceManager } from '../services/service-manager.js';
-import { ComponentDriver, type KindDriver } from './component-driver.js';
-import { ContainerDriver } from './container/container-driver.js';
-import { DockerEngine } from './container/engine-api.js';
-import { AppDriver } from './app/app-driver.js';
+import { ComponentDriver } from './component-driver.js';
 import { RunningCache, type RunningCacheOptions } from './running-cache.js';
-
-export function readInstalled(component: ComponentConfig): Installed {
-  return component.kind === 'container' ? readComposeVersion(component.composeFile, component.service) : readAppVersion(component.installPath);
-}
 
 export interface Drivers {
   driverFor: (component: { name: string }) => Driver;
@@ -21,26 +21,7 @@ export interface Drivers {
    * Whether a component's service runs now (null when it cannot be told), for readers: at most one
    * status probe per component per 2 s, shared by concurrent callers (see running-cache.ts).
    */
-  running: (component: ComponentConfig) => Promise<boolean | null>;
-}
-
-/** A service manager that says when the updater itself starts or stops the service (before and after). */
-function announcing(manager: ServiceManager, changed: () => void): ServiceManager {
-  const around = async (work: () => Promise<void>) => {
-    changed();
-    try {
-      await work();
-    } finally {
-      changed();
-    }
-  };
-  return {
-    description: manager.description,
-    exists: (signal) => manager.exists(signal),
-    status: (signal) => manager.status(signal),
-    start: (signal) => around(() => manager.start(signal)),
-    stop: (signal) => around(() => manager.stop(signal)),
-  };
+  running: (component: Pick<Component, 'name'>) => Promise<boolean | null>;
 }
 
 /**
@@ -71,25 +52,34 @@ function announcingSteps(driver: ComponentDriver, changed: () => void): Driver {
 }
 
 export function createDrivers(
-  config: Pick<Config, 'components' | 'backupDir' | 'backupRetention' | 'dataDir' | 'github'>,
+  config: Pick<Config<Component>, 'components' | 'backupDir' | 'backupRetention' | 'dataDir' | 'github'>,
+  kinds: Kinds,
   discovery: ReleaseDiscovery,
-  _logger: Logger,
+  logger: Logger,
   options: { running?: RunningCacheOptions } = {},
 ): Drivers {
-  let docker: DockerEngine | null = null;
-  const kinds = new Map<string, KindDriver & { running?: () => Promise<boolean | null> }>();
-  const cache = new RunningCache(async (name) => (await kinds.get(name)?.running?.()) ?? null, options.running);
+  const shared = new Map<string, unknown>();
+  const work = new Map<string, KindDriver>();
+  const cache = new RunningCache(async (name) => (await work.get(name)?.running?.()) ?? null, options.running);
+  const drivers = new Map<string, Driver>();
   for (const c of config.components) {
-    const forget = () => cache.forget(c.name);
-    if (c.kind === 'container') {
-      docker ??= new DockerEngine();
-      kinds.set(c.name, new ContainerDriver(c, { backupDir: config.backupDir, backupRetention: config.backupRetention }, docker));
-    } else {
-      const settings = { backupDir: config.backupDir, backupRetention: config.backupRetention, dataDir: config.dataDir, githubToken: config.github.token };
-      kinds.set(c.name, new AppDriver(c, settings, announcing(createServiceManager(c.service), forget)));
-    }
+    const kind = kindOf(c, kinds);
+    const env: KindEnv = {
+      backupDir: config.backupDir,
+      backupRetention: config.backupRetention,
+      dataDir: config.dataDir,
+      githubToken: config.github.token,
+      logger: logger.child({ component: c.name }),
+      shared: <T>(key: string, create: () => T): T => {
+        if (!shared.has(key)) shared.set(key, create());
+        return shared.get(key) as T;
+      },
+      serviceChanged: () => cache.forget(c.name),
+    };
+    const driver = kind.createDriver(c, env);
+    work.set(c.name, driver);
+    drivers.set(c.name, announcingSteps(new ComponentDriver(c, driver, discovery), () => cache.forget(c.name)));
   }
-  const drivers = new Map<string, Driver>(config.components.map((c) => [c.name, announcingSteps(new ComponentDriver(c, kinds.get(c.name)!, discovery), () => cache.forget(c.name))]));
   return {
     driverFor: (component) => {
       const driver = drivers.get(component.name);

@@ -27,7 +27,8 @@ import {
 } from '../../machines/update-machine.js';
 import { describe } from '../../machines/messages.js';
 import { BusyError, JournalUnwritableError, type Journal, type RunRow, type RunView, type Transition, type TransitionCommit } from '../journal/journal.js';
-import type { Driver, Outcome, StepContext } from './driver.js';
+import type { Driver, Outcome, StepContext, StepRecord } from '../core/driver.js';
+import { stepRecord } from '../journal/transitions.js';
 import { FaultPoints } from './faults.js';
 import { Hub } from './hub.js';
 
@@ -546,11 +547,12 @@ export class Engine {
       signal,
       log: plog,
       resumed,
-      step: async (name, detail) => {
-        await this.durably(() => this.journal.recordStep(runId, phase, name, detail), `run ${runId}'s step "${name}"`, signal);
+      step: async (record) => {
+        await this.durably(() => this.journal.recordStep(runId, phase, record.step, record), `run ${runId}'s step "${record.step}"`, signal);
         this.faults.duringStep(phase);
       },
-      stepsTaken: (p) => this.journal.steps(runId, p).map((s) => s.step),
+      // Journaled JSON, read back as the records they were (the kind checks their shape).
+      stepsTaken: (p) => this.journal.steps(runId, p).map((row) => stepRecord(row) as StepRecord),
       progress: (message, extra) => {
         this.progress.publish({ runId, component, phase, message, ...extra, at: new Date().toISOString() });
       },

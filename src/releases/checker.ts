@@ -6,26 +6,16 @@
  */
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
-import { isStorageError, type Db } from '../journal/database.js';
-import type { ComponentConfig, Config } from '../config/index.js';
-import type { Installed } from './installed.js';
+import type { ComponentRow, ComponentsTable } from '../journal/components.js';
+import type { Component } from '../core/component.js';
+import type { Config } from '../config/schema.js';
+import type { Installed } from '../core/installed.js';
 import type { ReleaseSource } from './discovery.js';
 import { pickLatest } from './select.js';
-import { decideUpdate } from './versions.js';
+import { decideUpdate } from '../core/versions.js';
 
-export interface ComponentStatus {
-  name: string;
-  kind: string;
-  current_version: string | null;
-  latest_version: string | null;
-  update_available: boolean;
-  /** Why no update can be offered, or why the result may be out of date. */
-  reason: string | null;
-  release_notes: string | null;
-  release_url: string | null;
-  last_checked: string | null;
-  stale: boolean;
-}
+/** What a check found for a component (as the journal's `components` table keeps it). */
+export type ComponentStatus = ComponentRow;
 
 /** The `update_check_result` body of the contract. */
 export interface CheckResultBody {
@@ -44,24 +34,12 @@ export interface CheckResultBody {
   >;
 }
 
-interface Row {
-  name: string;
-  kind: string;
-  current_version: string | null;
-  latest_version: string | null;
-  update_available: number;
-  reason: string | null;
-  release_notes: string | null;
-  release_url: string | null;
-  stale: number;
-  last_checked: string | null;
-}
-
 export interface CheckerOptions {
-  config: Pick<Config, 'components' | 'includePrerelease' | 'checkIntervalHours'>;
-  db: Db;
+  config: Pick<Config<Component>, 'components' | 'includePrerelease' | 'checkIntervalHours'>;
+  /** Where the findings are kept (the journal's `components`). */
+  store: ComponentsTable;
   source: ReleaseSource;
-  readInstalled: (component: ComponentConfig) => Installed;
+  readInstalled: (component: Component) => Installed;
   logger: Logger;
   concurrency?: number;
 }
@@ -69,21 +47,10 @@ export interface CheckerOptions {
 export class UpdateChecker {
   private inFlight: Promise<ComponentStatus[]> | null = null;
   private timer: NodeJS.Timeout | null = null;
-  private readonly upsert;
-  private readonly select;
   private readonly limit;
 
   constructor(private readonly o: CheckerOptions) {
     this.limit = pLimit(o.concurrency ?? 8);
-    this.upsert = o.db.prepare(
-      `INSERT INTO components (name, kind, current_version, latest_version, update_available, reason, release_notes, release_url, stale, last_checked, last_error)
-       VALUES (@name, @kind, @current_version, @latest_version, @update_available, @reason, @release_notes, @release_url, @stale, @last_checked, @last_error)
-       ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, current_version = excluded.current_version,
-         latest_version = excluded.latest_version, update_available = excluded.update_available, reason = excluded.reason,
-         release_notes = excluded.release_notes, release_url = excluded.release_url, stale = excluded.stale,
-         last_checked = excluded.last_checked, last_error = excluded.last_error`,
-    );
-    this.select = o.db.prepare<[string], Row>('SELECT * FROM components WHERE name = ?');
   }
 
   /** Checks all components (or one). A call while a check runs waits for it, then checks if it asked for more. */
@@ -96,7 +63,11 @@ export class UpdateChecker {
       }
     }
     const targets = this.o.config.components.filter((c) => only === undefined || c.name === only);
-    this.inFlight = Promise.all(targets.map((c) => this.limit(() => this.checkOne(c))));
+    // The findings are stored together, once every component has been checked: one write per check.
+    this.inFlight = Promise.all(targets.map((c) => this.limit(() => this.checkOne(c)))).then((found) => {
+      this.store(found);
+      return found.map((f) => f.row);
+    });
     try {
       return await this.inFlight;
     } finally {
@@ -109,8 +80,8 @@ export class UpdateChecker {
     return this.o.config.components.map((c) => this.statusOf(c));
   }
 
-  statusOf(c: ComponentConfig): ComponentStatus {
-    const row = this.select.get(c.name);
+  statusOf(c: Component): ComponentStatus {
+    const row = this.o.store.get(c.name);
     if (!row) {
       const installed = this.o.readInstalled(c);
       return {
@@ -126,18 +97,18 @@ export class UpdateChecker {
         stale: false,
       };
     }
-    return toStatus(row);
+    return row;
   }
 
   /** Re-reads the installed version (after a run) and recomputes the offer from the stored latest. */
   refreshInstalled(name: string): ComponentStatus | null {
     const c = this.o.config.components.find((x) => x.name === name);
-    const row = c ? this.select.get(name) : undefined;
+    const row = c ? this.o.store.get(name) : undefined;
     if (!c || !row) return null;
     const installed = this.o.readInstalled(c);
     const decision = decideUpdate(installed.version, row.latest_version, installed.reason);
-    const status: ComponentStatus = { ...toStatus(row), current_version: installed.version, update_available: decision.updateAvailable, reason: decision.reason ?? (row.stale ? row.reason : null) };
-    this.store(status, null);
+    const status: ComponentStatus = { ...row, current_version: installed.version, update_available: decision.updateAvailable, reason: decision.reason ?? (row.stale ? row.reason : null) };
+    this.store([{ row: status, error: null }]);
     return status;
   }
 
@@ -159,10 +130,11 @@ export class UpdateChecker {
     this.timer = null;
   }
 
-  private async checkOne(c: ComponentConfig): Promise<ComponentStatus> {
+  /** What a check of one component found, and why GitHub could not be asked (null when it could). */
+  private async checkOne(c: Component): Promise<{ row: ComponentStatus; error: string | null }> {
     const installed = this.o.readInstalled(c);
     const at = new Date().toISOString();
-    const previous = this.select.get(c.name);
+    const previous = this.o.store.get(c.name);
     try {
       const fetched = await this.o.source.listReleases(c.repo);
       const latest = pickLatest(fetched.value, this.o.config.includePrerelease);
@@ -180,8 +152,7 @@ export class UpdateChecker {
         last_checked: at,
         stale: fetched.stale,
       };
-      this.store(status, null);
-      return status;
+      return { row: status, error: null };
     } catch (error) {
       // No fresh answer and nothing cached: keep what was known, say it is stale and why.
       const why = (error as Error).message;
@@ -200,35 +171,17 @@ export class UpdateChecker {
         last_checked: previous?.last_checked ?? null,
         stale: true,
       };
-      this.store(status, why);
-      return status;
+      return { row: status, error: why };
     }
   }
 
-  private store(s: ComponentStatus, error: string | null): void {
-    try {
-      this.upsert.run({ ...s, update_available: s.update_available ? 1 : 0, stale: s.stale ? 1 : 0, last_error: error });
-    } catch (e) {
-      // A full disk: the check's answer is still given; it is just not kept for the next read.
-      if (!isStorageError(e)) throw e;
-      this.o.logger.warn({ component: s.name }, `the result of checking ${s.name} could not be stored: ${(e as Error).message}`);
-    }
+  private store(found: Array<{ row: ComponentStatus; error: string | null }>): void {
+    if (found.length === 0) return;
+    // A full disk: the check's answer is still given; it is just not kept for the next read.
+    const refused = this.o.store.put(...found);
+    const names = found.map((f) => f.row.name).join(', ');
+    if (refused) this.o.logger.warn({ components: found.map((f) => f.row.name) }, `the result of checking ${names} could not be stored: ${refused.message}`);
   }
-}
-
-function toStatus(row: Row): ComponentStatus {
-  return {
-    name: row.name,
-    kind: row.kind,
-    current_version: row.current_version,
-    latest_version: row.latest_version,
-    update_available: row.update_available === 1,
-    reason: row.reason,
-    release_notes: row.release_notes,
-    release_url: row.release_url,
-    last_checked: row.last_checked,
-    stale: row.stale === 1,
-  };
 }
 
 /** The contract's `update_check_result` body from statuses. */

@@ -3,24 +3,18 @@
  * or the requested version), and check the release's manifest against this updater.
  */
 import type { DiscoverOutput } from '../../machines/update-machine.js';
-import { UpdateError } from '../engine/driver.js';
-import type { ComponentConfig } from '../config/index.js';
-import type { Installed } from './installed.js';
+import { UpdateError } from '../core/errors.js';
+import type { Component } from '../core/component.js';
+import type { Installed } from '../core/installed.js';
+import type { ReleaseFacts } from './facts.js';
 import { checkUpdaterVersion, fetchManifest, type Manifest, type RawSource } from './manifest.js';
 import { pickLatest } from './select.js';
 import type { Fetched, Release } from './types.js';
-import { compareVersions, parseVersion } from './versions.js';
+import { compareVersions, parseVersion } from '../core/versions.js';
 
 export interface ReleaseSource extends RawSource {
   listReleases(repo: string): Promise<Fetched<Release[]>>;
   releaseByVersion(repo: string, version: string): Promise<Fetched<Release> | null>;
-}
-
-/** What a run keeps of its release in context (journaled at every transition: kept small). */
-export interface ReleaseFacts {
-  tag: string;
-  url: string;
-  assets: Array<{ name: string; url: string; size: number }>;
 }
 
 export class ReleaseDiscovery {
@@ -29,7 +23,7 @@ export class ReleaseDiscovery {
     private readonly options: { includePrerelease: boolean; updaterVersion: string },
   ) {}
 
-  async discover(component: ComponentConfig, requestedVersion: string | null, installed: Installed): Promise<DiscoverOutput> {
+  async discover(component: Component, requestedVersion: string | null, installed: Installed): Promise<DiscoverOutput> {
     let release: Release;
     let target: string;
     if (requestedVersion) {
@@ -55,11 +49,11 @@ export class ReleaseDiscovery {
       url: release.url,
       assets: release.assets.map((a) => ({ name: a.name, url: a.url, size: a.size })),
     };
-    return { fromVersion: installed.version, toVersion: target, upToDate, release: facts as unknown as Record<string, unknown> };
+    return { fromVersion: installed.version, toVersion: target, upToDate, release: facts };
   }
 
   /** The release's manifest (defaults when it has none); aborts when this updater is too old. */
-  async manifest(component: ComponentConfig, tag: string): Promise<Manifest> {
+  async manifest(component: Component, tag: string): Promise<Manifest> {
     const manifest = await fetchManifest(this.source, component.repo, tag);
     checkUpdaterVersion(manifest, this.options.updaterVersion, `${component.repo} ${tag}`);
     return manifest;

@@ -10,7 +10,7 @@ import got, { RequestError, TimeoutError } from 'got';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { IncomingHttpHeaders } from 'node:http';
 import { pino, type Logger } from 'pino';
-import { isStorageError, type Db } from '../journal/database.js';
+import { validEtag, type CachedAnswer, type HttpCacheTable } from '../journal/http-cache.js';
 import { REPO_PATTERN } from '../config/schema.js';
 import { ReleaseError, type Fetched, type Release, type ReleaseAsset } from './types.js';
 
@@ -18,7 +18,8 @@ export interface GitHubClientOptions {
   apiUrl: string;
   rawUrl: string;
   token: string | null;
-  db: Db;
+  /** Where answers are kept for conditional requests (the journal's `httpCache`). */
+  cache: HttpCacheTable;
   logger?: Logger;
   /** Bound on one attempt, from connecting to the last byte. Default 10 000. */
   timeoutMs?: number;
@@ -120,77 +121,6 @@ export function nextLink(header: string | null): string | null {
   return null;
 }
 
-function validEtag(v: unknown): string | null {
-  return typeof v === 'string' && v.length <= 512 && /^(W\/)?"[\u0021\u0023-\u007e]*"$/.test(v) ? v : null;
-}
-
-// ---------------------------------------------------------------------------------------
-// The cache: one row per URL in http_cache. `body` holds {"body": <response text>,
-// "link": <Link header or null>}: a 304 need not repeat the Link header, and pagination
-// needs it. Only answers that passed the caller's check are stored.
-
-interface CachedAnswer {
-  etag: string | null;
-  body: string;
-  link: string | null;
-  fetchedAt: string;
-}
-
-class HttpCache {
-  private readonly select;
-  private readonly upsert;
-  private readonly bump;
-  private readonly remove;
-
-  constructor(db: Db) {
-    this.select = db.prepare<[string], { etag: string | null; body: string; fetched_at: string }>(
-      'SELECT etag, body, fetched_at FROM http_cache WHERE url = ?',
-    );
-    this.upsert = db.prepare<[string, string | null, number, string, string]>(
-      `INSERT INTO http_cache (url, etag, status, body, fetched_at) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (url) DO UPDATE SET etag = excluded.etag, status = excluded.status, body = excluded.body, fetched_at = excluded.fetched_at`,
-    );
-    this.bump = db.prepare<[string, string]>('UPDATE http_cache SET fetched_at = ? WHERE url = ?');
-    this.remove = db.prepare<[string]>('DELETE FROM http_cache WHERE url = ?');
-  }
-
-  get(url: string): CachedAnswer | null {
-    const row = this.select.get(url);
-    if (!row) return null;
-    try {
-      const stored: unknown = JSON.parse(row.body);
-      if (isObject(stored) && typeof stored.body === 'string' && (typeof stored.link === 'string' || stored.link === null)) {
-        return { etag: validEtag(row.etag), body: stored.body, link: stored.link, fetchedAt: row.fetched_at };
-      }
-    } catch {
-      // fall through: a row we cannot read is no cache
-    }
-    this.delete(url);
-    return null;
-  }
-
-  put(url: string, etag: string | null, body: string, link: string | null, at: string): void {
-    bestEffort(() => this.upsert.run(url, etag, 200, JSON.stringify({ body, link }), at));
-  }
-
-  touch(url: string, at: string): void {
-    bestEffort(() => this.bump.run(at, url));
-  }
-
-  delete(url: string): void {
-    bestEffort(() => this.remove.run(url));
-  }
-}
-
-/** The cache only saves requests: a write that fails for want of storage (a full disk) is skipped. */
-function bestEffort(write: () => unknown): void {
-  try {
-    write();
-  } catch (error) {
-    if (!isStorageError(error)) throw error;
-  }
-}
-
 // ---------------------------------------------------------------------------------------
 // The client.
 
@@ -229,7 +159,7 @@ export class GitHubClient {
   private readonly apiUrl: URL;
   private readonly rawUrl: string;
   private readonly token: string | null;
-  private readonly cache: HttpCache;
+  private readonly cache: HttpCacheTable;
   private readonly log: Logger;
   private readonly timeoutMs: number;
   private readonly retries: number;
@@ -246,7 +176,7 @@ export class GitHubClient {
       throw new ReleaseError('unauthorized', 'the GitHub token contains characters that cannot be sent in a header');
     }
     this.token = token;
-    this.cache = new HttpCache(options.db);
+    this.cache = options.cache;
     this.log = options.logger ?? pino({ level: 'silent' });
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.retries = Math.max(0, Math.floor(options.retries ?? 2));
@@ -353,7 +283,7 @@ export class GitHubClient {
     }
     if (answer.status === 304 && cached) {
       const value = parse(cached.body);
-      this.cache.touch(url, at);
+      this.cache.confirm(url, at);
       return { value: { value, link: cached.link, failure: null }, stale: false, reason: null, fetchedAt: at };
     }
     if (answer.status === 404) {

@@ -10,8 +10,8 @@
  * Unknown keys are ignored (a newer manifest may name checks this updater does not know).
  */
 import { parseDocument } from 'yaml';
-import { UpdateError } from '../engine/driver.js';
-import { compareVersions, parseVersion } from './versions.js';
+import { UpdateError } from '../core/errors.js';
+import { compareVersions, parseVersion } from '../core/versions.js';
 
 export const MANIFEST_FILE = 'update-manifest.yaml';
 

@@ -4,7 +4,7 @@
  * tag) only with `includePrerelease`. Tags that are not versions are passed over.
  */
 import type { Release } from './types.js';
-import { compareVersions, isPrerelease, parseVersion } from './versions.js';
+import { compareVersions, isPrerelease, parseVersion } from '../core/versions.js';
 
 export interface Candidate {
   release: Release;

@@ -9,13 +9,6 @@ import { isTerminal } from '../../machines/update-machine.js';
 export function createMetrics(deps: AppDeps): { registry: Registry; stop: () => void } {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'updater_' });
-  const db = deps.journal.db;
-  const countRuns = db.prepare<[], { component: string; result: string; n: number }>(
-    `SELECT component, result, COUNT(*) AS n FROM runs WHERE result IS NOT NULL GROUP BY component, result`,
-  );
-  const checks = db.prepare<[], { last: string | null; available: number }>(
-    `SELECT MAX(last_checked) AS last, COALESCE(SUM(update_available), 0) AS available FROM components`,
-  );
 
   new Counter({
     name: 'updater_runs_total',
@@ -24,7 +17,7 @@ export function createMetrics(deps: AppDeps): { registry: Registry; stop: () => 
     registers: [registry],
     collect() {
       this.reset();
-      for (const r of countRuns.all()) this.inc({ component: r.component, result: r.result }, r.n);
+      for (const r of deps.journal.runs.countsByResult()) this.inc({ component: r.component, result: r.result }, r.n);
     },
   });
   new Gauge({
@@ -44,7 +37,7 @@ export function createMetrics(deps: AppDeps): { registry: Registry; stop: () => 
     help: 'Components whose last check found an update.',
     registers: [registry],
     collect() {
-      this.set(checks.get()?.available ?? 0);
+      this.set(deps.journal.components.summary().updatesAvailable);
     },
   });
   new Gauge({
@@ -52,7 +45,7 @@ export function createMetrics(deps: AppDeps): { registry: Registry; stop: () => 
     help: 'When the last update check finished (unix time), 0 if never.',
     registers: [registry],
     collect() {
-      const last = checks.get()?.last;
+      const last = deps.journal.components.summary().lastChecked;
       this.set(last ? Date.parse(last) / 1000 : 0);
     },
   });

@@ -3,6 +3,7 @@
  * every transport applies (REST through these schemas, /ws through `stringProblem`).
  */
 import { COMPONENT_NAME_PATTERN } from '../config/schema.js';
+import { kindNames } from '../kinds/index.js';
 
 export const errorSchema = {
   $id: 'Error',
@@ -25,7 +26,7 @@ export const componentSchema = {
   required: ['name', 'kind', 'current_version', 'latest_version', 'update_available', 'last_checked', 'release_notes', 'release_url', 'running', 'active_run'],
   properties: {
     name: { type: 'string' },
-    kind: { type: 'string', enum: ['container', 'app'] },
+    kind: { type: 'string', enum: kindNames() },
     current_version: nullableString,
     latest_version: nullableString,
     update_available: { type: 'boolean' },

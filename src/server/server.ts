@@ -13,7 +13,8 @@ import { acquireInstanceLock } from '../journal/instance-lock.js';
 import { Journal } from '../journal/journal.js';
 import { Engine } from '../engine/engine.js';
 import { FaultPoints } from '../engine/faults.js';
-import { createDrivers, readInstalled } from '../drivers/index.js';
+import { createDrivers } from '../drivers/index.js';
+import { KINDS, readInstalled } from '../kinds/index.js';
 import { GitHubClient } from '../releases/github.js';
 import { ReleaseDiscovery } from '../releases/discovery.js';
 import { UpdateChecker } from '../releases/checker.js';
@@ -33,9 +34,9 @@ export function openCore(config: Config, logger: Logger) {
   ensureDirs(config);
   const db = openDatabase(join(config.dataDir, 'updater.db'));
   const journal = new Journal(db);
-  const github = new GitHubClient({ apiUrl: config.github.apiUrl, rawUrl: config.github.rawUrl, token: config.github.token, db, logger });
+  const github = new GitHubClient({ apiUrl: config.github.apiUrl, rawUrl: config.github.rawUrl, token: config.github.token, cache: journal.httpCache, logger });
   const discovery = new ReleaseDiscovery(github, { includePrerelease: config.includePrerelease, updaterVersion: UPDATER_VERSION });
-  const checker = new UpdateChecker({ config, db, source: github, readInstalled, logger });
+  const checker = new UpdateChecker({ config, store: journal.components, source: github, readInstalled, logger });
   return { db, journal, github, discovery, checker };
 }
 
@@ -62,7 +63,7 @@ export async function startService(given: Config, source: string, logger: Logger
   const { db, journal, discovery, checker } = core;
   const faults = new FaultPoints(process.env.UPDATER_FAULT);
   if (faults.armed) logger.warn({ fault: process.env.UPDATER_FAULT }, 'a test fault point is armed: this process will SIGKILL itself when it is reached');
-  const drivers = createDrivers(config, discovery, logger);
+  const drivers = createDrivers(config, KINDS, discovery, logger);
   const engine = new Engine({ journal, components: config.components, driverFor: drivers.driverFor, logger, faults });
   engine.results.subscribe((r) => checker.refreshInstalled(r.component));
   const app = await buildApp({

@@ -12,10 +12,9 @@
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { CommandServiceManager } from '../config/schema.js';
-import { UpdateError } from '../engine/driver.js';
+import { UpdateError } from '../core/errors.js';
 import { runCommand, tail, type CommandResult } from './run-command.js';
-import type { ServiceManager, ServiceManagerOptions, ServiceStatus } from './service-manager.js';
+import type { CommandServiceManager, ServiceManager, ServiceManagerOptions, ServiceStatus } from './service-manager.js';
 
 const MAX_OUTPUT = 64 * 1024;
 

@@ -3,8 +3,8 @@
  * every check passes or the deadline; no fixed sleeps. A check that can tell the update is
  * hopeless (the container exited) throws `Hopeless` to stop waiting at once.
  */
-import { UpdateError } from '../engine/driver.js';
-import { plainVersion } from '../releases/versions.js';
+import { UpdateError } from '../core/errors.js';
+import { plainVersion } from '../core/versions.js';
 
 export class Hopeless extends UpdateError {}
 

@@ -3,9 +3,26 @@
  * configurable `systemctl` argument list, e.g. `docker exec C systemctl` in tests) or three
  * shell commands. Failures are `UpdateError`s carrying the manager's own words.
  */
-import type { CommandServiceManager, SystemdServiceManager } from '../config/schema.js';
 import { CommandManager } from './command-manager.js';
 import { SystemdManager } from './systemd.js';
+
+/** `{ manager: systemd, unit: NAME, systemctl: [...] }` in an app's configuration. */
+export interface SystemdServiceManager {
+  manager: 'systemd';
+  unit: string;
+  /** The systemctl command as an argument list; default `['systemctl']`. */
+  systemctl: string[];
+}
+
+/** `{ manager: command, start: CMD, stop: CMD, status: CMD }`: shell commands. */
+export interface CommandServiceManager {
+  manager: 'command';
+  start: string;
+  stop: string;
+  status: string;
+}
+
+export type ServiceManagerConfig = SystemdServiceManager | CommandServiceManager;
 
 export interface ServiceStatus {
   active: boolean;
@@ -34,7 +51,26 @@ export interface ServiceManagerOptions {
   queryTimeoutMs?: number;
 }
 
-export function createServiceManager(config: SystemdServiceManager | CommandServiceManager, options: ServiceManagerOptions = {}): ServiceManager {
+/** A service manager that calls `changed` before and after it starts or stops the service (readers ask again). */
+export function announcing(manager: ServiceManager, changed: () => void): ServiceManager {
+  const around = async (work: () => Promise<void>) => {
+    changed();
+    try {
+      await work();
+    } finally {
+      changed();
+    }
+  };
+  return {
+    description: manager.description,
+    exists: (signal) => manager.exists(signal),
+    status: (signal) => manager.status(signal),
+    start: (signal) => around(() => manager.start(signal)),
+    stop: (signal) => around(() => manager.stop(signal)),
+  };
+}
+
+export function createServiceManager(config: ServiceManagerConfig, options: ServiceManagerOptions = {}): ServiceManager {
   switch (config.manager) {
     case 'systemd':
       return new SystemdManager(config, options);

@@ -12,10 +12,9 @@
  *   then `failed` once its start limit is hit.
  */
 import { constants } from 'node:os';
-import type { SystemdServiceManager } from '../config/schema.js';
-import { UpdateError } from '../engine/driver.js';
+import { UpdateError } from '../core/errors.js';
 import { runCommand, tail, type CommandResult } from './run-command.js';
-import type { ServiceManager, ServiceManagerOptions, ServiceStatus } from './service-manager.js';
+import type { ServiceManager, ServiceManagerOptions, ServiceStatus, SystemdServiceManager } from './service-manager.js';
 
 const UNIT_SUFFIX = /\.(service|socket|device|mount|automount|swap|target|path|timer|slice|scope)$/;
 

@@ -6,7 +6,7 @@ import { buildApp } from '../../src/server/app.js';
 import { UpdateChecker } from '../../src/releases/checker.js';
 import type { ReleaseSource } from '../../src/releases/discovery.js';
 import type { ComponentConfig } from '../../src/config/index.js';
-import { readAppVersion } from '../../src/releases/installed.js';
+import { readVersionFile } from '../../src/core/version-file.js';
 import { cleanup, openHarness, seedRoot, tempDir, type Harness } from './harness.js';
 
 export interface ApiWorld {
@@ -47,9 +47,9 @@ export async function apiWorld(options: { token?: string | null; stepDelayMs?: n
   const logger = pino({ level: process.env.TEST_LOG ?? 'silent' });
   const checker = new UpdateChecker({
     config: { components: [component], includePrerelease: false, checkIntervalHours: 0 },
-    db: h.journal.db,
+    store: h.journal.components,
     source: stubSource,
-    readInstalled: (c) => readAppVersion((c as { installPath: string }).installPath),
+    readInstalled: (c) => readVersionFile((c as unknown as { installPath: string }).installPath),
     logger,
   });
   const app = await buildApp({ engine: h.engine, journal: h.journal, checker, components: [component], token: options.token ?? null, logger, ws: options.ws });

@@ -11,8 +11,8 @@ import { FaultPoints } from '../../src/engine/faults.js';
 import { GitHubClient } from '../../src/releases/github.js';
 import { ReleaseDiscovery } from '../../src/releases/discovery.js';
 import { ComponentDriver } from '../../src/drivers/component-driver.js';
-import { AppDriver } from '../../src/drivers/app/app-driver.js';
-import type { AppComponent } from '../../src/config/index.js';
+import { AppDriver } from '../../src/kinds/app/app-driver.js';
+import type { AppComponent } from '../../src/kinds/app/index.js';
 
 export interface AppCrashWorld {
   component: AppComponent;
@@ -28,11 +28,12 @@ const [action, version] = process.argv.slice(2);
 process.env.DOCKER_HOST = world.dockerHost;
 const db = openDatabase(join(world.dataDir, 'updater.db'));
 const logger = pino({ level: process.env.TEST_LOG ?? 'silent' });
-const client = new GitHubClient({ apiUrl: world.apiUrl, rawUrl: world.rawUrl, token: null, db, logger });
+const journal = new Journal(db);
+const client = new GitHubClient({ apiUrl: world.apiUrl, rawUrl: world.rawUrl, token: null, cache: journal.httpCache, logger });
 const discovery = new ReleaseDiscovery(client, { includePrerelease: false, updaterVersion: '0.1.0' });
 const kind = new AppDriver(world.component, { backupDir: world.backupDir, backupRetention: 3, dataDir: world.dataDir, githubToken: null });
 const driver = new ComponentDriver(world.component, kind, discovery);
-const engine = new Engine({ journal: new Journal(db), components: [world.component], driverFor: () => driver, logger, faults: new FaultPoints(process.env.UPDATER_FAULT) });
+const engine = new Engine({ journal, components: [world.component], driverFor: () => driver, logger, faults: new FaultPoints(process.env.UPDATER_FAULT) });
 if (action === 'start') {
   await engine.waitForRun((await engine.startRun(world.component.name, { version: version ?? null })).runId);
 } else {

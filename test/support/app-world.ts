@@ -14,8 +14,8 @@ import { Engine } from '../../src/engine/engine.js';
 import { GitHubClient } from '../../src/releases/github.js';
 import { ReleaseDiscovery } from '../../src/releases/discovery.js';
 import { ComponentDriver } from '../../src/drivers/component-driver.js';
-import { AppDriver } from '../../src/drivers/app/app-driver.js';
-import type { AppComponent } from '../../src/config/index.js';
+import { AppDriver } from '../../src/kinds/app/app-driver.js';
+import type { AppComponent } from '../../src/kinds/app/index.js';
 import { startFakeGitHub, type FakeAssetSpec, type FakeGitHub } from '../../src/demo/local-github.js';
 import { freePort, run, type Bed } from './testbed.js';
 
@@ -144,7 +144,7 @@ export async function appWorld(bed: Bed, releases: ReleaseSpec[], options: { ven
   const db = openDatabase(join(options.journalDir ?? dataDir, 'updater.db'));
   const journal = new Journal(db);
   const logger = pino({ level: process.env.TEST_LOG ?? 'silent' });
-  const client = new GitHubClient({ apiUrl: gh.apiUrl, rawUrl: gh.rawUrl, token: null, db, logger });
+  const client = new GitHubClient({ apiUrl: gh.apiUrl, rawUrl: gh.rawUrl, token: null, cache: journal.httpCache, logger });
   const discovery = new ReleaseDiscovery(client, { includePrerelease: false, updaterVersion: '0.1.0' });
   const component: AppComponent = {
     name: 'sample-app',

@@ -12,9 +12,9 @@ import { FaultPoints } from '../../src/engine/faults.js';
 import { GitHubClient } from '../../src/releases/github.js';
 import { ReleaseDiscovery } from '../../src/releases/discovery.js';
 import { ComponentDriver } from '../../src/drivers/component-driver.js';
-import { ContainerDriver } from '../../src/drivers/container/container-driver.js';
-import { DockerEngine } from '../../src/drivers/container/engine-api.js';
-import type { ContainerComponent } from '../../src/config/index.js';
+import { ContainerDriver } from '../../src/kinds/container/container-driver.js';
+import { DockerEngine } from '../../src/kinds/container/engine-api.js';
+import type { ContainerComponent } from '../../src/kinds/container/index.js';
 
 export interface CrashWorld {
   dir: string;
@@ -33,7 +33,7 @@ process.env.DOCKER_HOST = world.dockerHost;
 const db = openDatabase(join(world.dir, 'updater.db'));
 const journal = new Journal(db);
 const logger = pino({ level: process.env.TEST_LOG ?? 'silent' });
-const client = new GitHubClient({ apiUrl: world.apiUrl, rawUrl: world.rawUrl, token: null, db, logger });
+const client = new GitHubClient({ apiUrl: world.apiUrl, rawUrl: world.rawUrl, token: null, cache: journal.httpCache, logger });
 const discovery = new ReleaseDiscovery(client, { includePrerelease: false, updaterVersion: '0.1.0' });
 const component = {
   name: 'sample',

@@ -11,10 +11,10 @@ import { Engine } from '../../src/engine/engine.js';
 import { GitHubClient } from '../../src/releases/github.js';
 import { ReleaseDiscovery } from '../../src/releases/discovery.js';
 import { ComponentDriver } from '../../src/drivers/component-driver.js';
-import { ContainerDriver } from '../../src/drivers/container/container-driver.js';
-import { DockerEngine } from '../../src/drivers/container/engine-api.js';
-import { detectCompose } from '../../src/drivers/container/compose-cli.js';
-import type { ContainerComponent } from '../../src/config/index.js';
+import { ContainerDriver } from '../../src/kinds/container/container-driver.js';
+import { DockerEngine } from '../../src/kinds/container/engine-api.js';
+import { detectCompose } from '../../src/kinds/container/compose-cli.js';
+import type { ContainerComponent } from '../../src/kinds/container/index.js';
 import { startFakeGitHub, type FakeGitHub } from '../../src/demo/local-github.js';
 import { cleanup, tempDir } from './harness.js';
 import { freePort, run, type Bed } from './testbed.js';
@@ -73,7 +73,7 @@ export async function containerWorld(bed: Bed, options: { retention?: number; he
   const db = openDatabase(join(options.journalDir ?? dir, 'updater.db'));
   const journal = new Journal(db);
   const logger = pino({ level: process.env.TEST_LOG ?? 'silent' });
-  const client = new GitHubClient({ apiUrl: gh.apiUrl, rawUrl: gh.rawUrl, token: null, db, logger });
+  const client = new GitHubClient({ apiUrl: gh.apiUrl, rawUrl: gh.rawUrl, token: null, cache: journal.httpCache, logger });
   const discovery = new ReleaseDiscovery(client, { includePrerelease: false, updaterVersion: '0.1.0' });
   const component = {
     name: 'sample',

@@ -11,7 +11,8 @@
  */
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, cpSync } from 'node:fs';
 import { join } from 'node:path';
-import { UpdateError, type Driver } from '../../src/engine/driver.js';
+import { UpdateError } from '../../src/core/errors.js';
+import type { Driver } from '../../src/core/driver.js';
 import type { UpdateContext } from '../../machines/update-machine.js';
 import { writeFileAtomic } from '../../src/util/fs-atomic.js';
 
@@ -85,7 +86,7 @@ export class DirDriver implements Driver {
     rmSync(final, { recursive: true, force: true });
     mkdirSync(partial);
     for (const f of readdirSync(this.live).sort()) {
-      await ctx.step(`copy ${f}`);
+      await ctx.step({ step: 'copy', file: f });
       cpSync(join(this.live, f), join(partial, f));
       await this.pause(ctx.signal);
     }
@@ -98,7 +99,7 @@ export class DirDriver implements Driver {
     const files = readdirSync(src).filter((f) => !['BROKEN', 'INVALID', 'APPLY_FAILS'].includes(f)).sort((a, b) => (a === 'VERSION' ? 1 : b === 'VERSION' ? -1 : a.localeCompare(b)));
     for (const [i, f] of files.entries()) {
       if (i === 1 && existsSync(join(src, 'APPLY_FAILS'))) throw new UpdateError('apply_failed', `could not write ${f}`);
-      await ctx.step(`write ${f}`);
+      await ctx.step({ step: 'write', file: f });
       writeFileAtomic(join(this.live, f), readFileSync(join(src, f)));
       this.effect(run, 'apply', `write ${f}`);
       await this.pause(ctx.signal);
@@ -122,13 +123,13 @@ export class DirDriver implements Driver {
     // Idempotent: write every file of the backup, remove files the backup does not have.
     for (const f of readdirSync(this.live).sort()) {
       if (!(f in want)) {
-        await ctx.step(`remove ${f}`);
+        await ctx.step({ step: 'remove', file: f });
         rmSync(join(this.live, f));
         this.effect(run, 'rollback', `remove ${f}`);
       }
     }
     for (const [f, body] of Object.entries(want)) {
-      await ctx.step(`restore ${f}`);
+      await ctx.step({ step: 'restore', file: f });
       writeFileAtomic(join(this.live, f), body);
       this.effect(run, 'rollback', `restore ${f}`);
       await this.pause(ctx.signal);

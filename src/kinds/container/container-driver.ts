@@ -7,31 +7,22 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { BackupRef, UpdateContext } from '../../../machines/update-machine.js';
-import type { ContainerComponent } from '../../config/index.js';
-import { UpdateError, withoutEffects, type Outcome, type RestorePlan, type StepContext } from '../../engine/driver.js';
-import type { Installed } from '../../releases/installed.js';
-import { readComposeVersion } from '../../releases/installed.js';
+import type { ContainerComponent } from './config.js';
+import { UpdateError, withoutEffects } from '../../core/errors.js';
+import type { Outcome, RestorePlan, StepContext } from '../../core/driver.js';
+import type { Installed } from '../../core/installed.js';
+import { readComposeVersion } from './installed.js';
 import type { Manifest } from '../../releases/manifest.js';
-import { parseVersion, plainVersion } from '../../releases/versions.js';
+import { parseVersion, plainVersion } from '../../core/versions.js';
 import { Hopeless, probeHealthUrl, waitUntilHealthy } from '../../services/health.js';
 import { writeFileAtomic } from '../../util/fs-atomic.js';
 import { listBackups, newBackupPath, pruneBackups, requireFreeSpace, requireWritable } from '../backups.js';
-import type { KindDriver } from '../component-driver.js';
-import { releaseOf } from '../component-driver.js';
+import type { KindDriver } from '../kind.js';
+import { releaseOf } from '../../releases/facts.js';
 import { ComposeCli } from './compose-cli.js';
 import { ComposeFile } from './compose-file.js';
 import type { DockerEngine } from './engine-api.js';
-
-/** What the backup records, so rollback returns to the exact bytes. */
-interface ContainerBackup {
-  composeFile: string;
-  service: string;
-  repository: string;
-  /** The tag the compose file named before the update. */
-  tag: string;
-  /** The image the service's container ran (null when it had no container). */
-  imageId: string | null;
-}
+import { backupOf, recordStep, stepsTaken, type ContainerBackup } from './records.js';
 
 export interface ContainerSettings {
   backupDir: string;
@@ -39,8 +30,6 @@ export interface ContainerSettings {
   /** Consecutive healthy polls (50 ms apart) before verify passes. */
   settlePolls?: number;
 }
-
-const STEP = { pull: 'pull image', write: 'write compose tag', recreate: 'recreate service' } as const;
 
 export class ContainerDriver implements KindDriver {
   constructor(
@@ -119,26 +108,25 @@ export class ContainerDriver implements KindDriver {
     const state = id ? await this.docker.container(id) : null;
     const imageId = state?.imageId ?? ((await this.docker.hasImage(`${ref.repository}:${tag}`)) ? await this.docker.imageId(`${ref.repository}:${tag}`) : null);
     const path = newBackupPath(this.settings.backupDir, this.c.name, 'yml');
-    await ctx.step(`write ${path}`);
+    await recordStep(ctx, { step: 'backup-file', path });
     writeFileAtomic(path, text);
     const details: ContainerBackup = { composeFile: this.c.composeFile, service: this.c.service, repository: ref.repository, tag, imageId };
     ctx.log.info({ backup: path, image: imageId }, `backed up ${this.c.composeFile} to ${path}`);
-    return { path, details: details as unknown as Record<string, unknown> };
+    return { path, details };
   }
 
   /** Removes the backup files an interrupted attempt of this run recorded (their names are ours). */
   private discardOwnBackups(ctx: StepContext): void {
-    for (const step of ctx.stepsTaken('backup')) {
-      const m = /^write (.+)$/.exec(step);
-      if (m && existsSync(m[1]!)) {
-        ctx.log.info({ path: m[1] }, 'discarding the backup of an interrupted attempt');
-        rmSync(m[1]!, { force: true });
+    for (const step of stepsTaken(ctx, 'backup')) {
+      if (step.step === 'backup-file' && existsSync(step.path)) {
+        ctx.log.info({ path: step.path }, 'discarding the backup of an interrupted attempt');
+        rmSync(step.path, { force: true });
       }
     }
   }
 
   async apply(run: UpdateContext, ctx: StepContext): Promise<void> {
-    const backup = this.backupOf(run);
+    const backup = backupOf(run);
     // Until the compose file is written nothing on the device has changed: a failure aborts.
     const { file, target } = await withoutEffects(async () => {
       const file = ComposeFile.read(this.c.composeFile);
@@ -147,7 +135,7 @@ export class ContainerDriver implements KindDriver {
         throw new UpdateError('compose_changed', `${this.c.composeFile} was changed by someone else since it was backed up; it was left as it is`);
       }
       const target = await this.targetRef(run, ctx.signal);
-      await ctx.step(STEP.pull, { ref: target.ref });
+      await recordStep(ctx, { step: 'pull', ref: target.ref });
       let last = 0;
       await this.docker.pull(
         target.ref,
@@ -163,10 +151,10 @@ export class ContainerDriver implements KindDriver {
       return { file, target };
     });
 
-    await ctx.step(STEP.write, { tag: target.tag });
+    await recordStep(ctx, { step: 'write-tag', tag: target.tag });
     file.writeTag(this.c.service, target.tag);
 
-    await ctx.step(STEP.recreate);
+    await recordStep(ctx, { step: 'recreate' });
     const compose = await ComposeCli.create(this.c.composeFile);
     await compose.up(this.c.service, { signal: ctx.signal, onLine: (line) => ctx.log.debug({ compose: line }) });
   }
@@ -212,26 +200,26 @@ export class ContainerDriver implements KindDriver {
   }
 
   async rollback(run: UpdateContext, ctx: StepContext): Promise<void> {
-    const backup = this.backupOf(run);
+    const backup = backupOf(run);
     const restore = run.mode === 'restore';
-    const applied = ctx.stepsTaken('apply');
-    const wroteFile = restore || applied.includes(STEP.write);
-    const recreated = restore || applied.includes(STEP.recreate) || wroteFile;
+    const applied = stepsTaken(ctx, 'apply');
+    const wroteFile = restore || applied.some((s) => s.step === 'write-tag');
+    const recreated = restore || applied.some((s) => s.step === 'recreate') || wroteFile;
     const where: string[] = [];
     try {
       if (wroteFile) {
-        await ctx.step('restore compose file');
+        await recordStep(ctx, { step: 'restore-compose', from: backup.path });
         const saved = readFileSync(backup.path, 'utf8');
         if (readFileSync(this.c.composeFile, 'utf8') !== saved) writeFileAtomic(this.c.composeFile, saved);
         where.push(`${this.c.composeFile} restored from ${backup.path}`);
       }
       if (backup.imageId && (await this.docker.hasImage(backup.imageId))) {
         // The old tag may have moved in the registry: point it back at the exact image that ran.
-        await ctx.step('retag old image');
+        await recordStep(ctx, { step: 'retag', imageId: backup.imageId, ref: `${backup.repository}:${backup.tag}` });
         await this.docker.tag(backup.imageId, backup.repository, backup.tag);
       }
       if (recreated) {
-        await ctx.step('recreate service');
+        await recordStep(ctx, { step: 'recreate' });
         const compose = await ComposeCli.create(this.c.composeFile);
         await compose.up(this.c.service, { forceRecreate: true, signal: ctx.signal });
       }
@@ -257,11 +245,6 @@ export class ContainerDriver implements KindDriver {
     const file = ComposeFile.read(newest);
     const { ref, tag } = file.image(this.c.service);
     const details: ContainerBackup = { composeFile: this.c.composeFile, service: this.c.service, repository: ref.repository, tag, imageId: null };
-    return { backup: { path: newest, details: details as unknown as Record<string, unknown> }, version: parseVersion(tag), currentVersion: this.installed().version };
-  }
-
-  private backupOf(run: UpdateContext): ContainerBackup & { path: string } {
-    if (!run.backup) throw new UpdateError('no_backup', 'the run has no backup to work from');
-    return { ...(run.backup.details as unknown as ContainerBackup), path: run.backup.path };
+    return { backup: { path: newest, details }, version: parseVersion(tag), currentVersion: this.installed().version };
   }
 }

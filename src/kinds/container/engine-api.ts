@@ -5,7 +5,7 @@
  * (it is the heaviest module the service has: ~15 MB of RSS and ~150 ms; docs/performance.md).
  */
 import type Docker from 'dockerode';
-import { UpdateError } from '../../engine/driver.js';
+import { UpdateError } from '../../core/errors.js';
 
 export interface PullProgress {
   layersDone: number;

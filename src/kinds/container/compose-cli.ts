@@ -3,7 +3,7 @@
  * detected once. Only the service being updated is touched (`up -d --no-deps <service>`).
  */
 import { dirname } from 'node:path';
-import { UpdateError } from '../../engine/driver.js';
+import { UpdateError } from '../../core/errors.js';
 import { runCommand, tail, type CommandResult } from '../../services/run-command.js';
 
 let detected: Promise<string[] | null> | null = null;

@@ -29,7 +29,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
-import { UpdateError } from '../../engine/driver.js';
+import { UpdateError } from '../../core/errors.js';
 
 /** One entry as the extract stream yields it: its header and its data. */
 type Entry = tar.Extract extends AsyncIterable<infer T> ? T : never;

@@ -7,7 +7,7 @@ import { createWriteStream, rmSync } from 'node:fs';
 import { PassThrough, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import got from 'got';
-import { UpdateError } from '../../engine/driver.js';
+import { UpdateError } from '../../core/errors.js';
 
 export interface DownloadOptions {
   /** Refuse bodies larger than this. */

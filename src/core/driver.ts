@@ -5,7 +5,13 @@
  * honour `ctx.signal`. Throw an `UpdateError` to fail the phase with a code and a sentence.
  */
 import type { Logger } from 'pino';
-import type { BackupRef, DiscoverOutput, UpdateContext, WorkPhase } from '../../machines/update-machine.js';
+import type { BackupRef, DiscoverOutput, JsonValue, UpdateContext, WorkPhase } from '../../machines/update-machine.js';
+
+/**
+ * A sub-step of a phase, as data: `{step: 'pull', ref: 'registry/app:1.2.0'}`. `step` names it
+ * (the kind's own names); the rest is what rollback or recovery needs to know of it.
+ */
+export type StepRecord = { readonly step: string } & { readonly [key: string]: JsonValue };
 
 export interface StepContext {
   readonly runId: number;
@@ -16,12 +22,16 @@ export interface StepContext {
   /** True when this phase was entered again after the process died in it or in a later phase. */
   readonly resumed: boolean;
   /**
-   * Commits an intent row before a sub-step: await it before doing the sub-step. When the
-   * disk is full it waits (retrying) until the row is on disk.
+   * Commits the intent row of a sub-step, the record as JSON: await it before doing the sub-step.
+   * When the disk is full it waits (retrying) until the row is on disk.
    */
-  step(name: string, detail?: unknown): Promise<void>;
-  /** The sub-steps recorded for this run (optionally of one phase), oldest first. */
-  stepsTaken(phase?: WorkPhase): string[];
+  step(record: StepRecord): Promise<void>;
+  /**
+   * The sub-steps recorded for this run (optionally of one phase), oldest first, as recorded. A
+   * step journaled by an updater before records were used comes as `{step: <its sentence>, ...its
+   * detail}` (e.g. `{step: 'pull image', ref}`): the kind that wrote it reads both forms.
+   */
+  stepsTaken(phase?: WorkPhase): StepRecord[];
   /** A progress message within the phase (pull or download progress): published, not journaled. */
   progress(message: string, extra?: { percent?: number; bytes?: number; total?: number }): void;
 }
@@ -53,30 +63,4 @@ export interface Driver {
    * and its `finalize`.
    */
   sweep?(settled: (runId: number) => boolean, log: Logger): Promise<void>;
-}
-
-/** A failure with a code the API shares (`bad_release`, `health_failed`, ...) and a sentence for people. */
-export class UpdateError extends Error {
-  /** Set when the failed work changed nothing, so an apply failure aborts instead of rolling back. */
-  nothingChanged = false;
-
-  constructor(
-    readonly code: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'UpdateError';
-  }
-}
-
-/** Runs `work` (which must not change the running system); any failure is marked "nothing changed". */
-export async function withoutEffects<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    const e = error instanceof UpdateError ? error : new UpdateError('failed', (error as Error).message ?? String(error), { cause: error });
-    e.nothingChanged = true;
-    throw e;
-  }
 }

@@ -6,7 +6,7 @@
  */
 import { accessSync, constants, readdirSync, rmSync, statSync, statfsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { UpdateError } from '../engine/driver.js';
+import { UpdateError } from '../core/errors.js';
 
 const pad = (n: number) => String(n).padStart(2, '0');
 

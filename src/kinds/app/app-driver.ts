@@ -13,21 +13,24 @@ import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import tar from 'tar-stream';
 import type { BackupRef, UpdateContext } from '../../../machines/update-machine.js';
-import type { AppComponent } from '../../config/index.js';
-import { UpdateError, withoutEffects, type Outcome, type RestorePlan, type StepContext } from '../../engine/driver.js';
-import { readAppVersion, versionFromFile, type Installed } from '../../releases/installed.js';
+import type { AppComponent } from './config.js';
+import { UpdateError, withoutEffects } from '../../core/errors.js';
+import type { Outcome, RestorePlan, StepContext } from '../../core/driver.js';
+import { readVersionFile, versionFromFile } from '../../core/version-file.js';
+import type { Installed } from '../../core/installed.js';
 import type { Manifest } from '../../releases/manifest.js';
-import { parseVersion, plainVersion } from '../../releases/versions.js';
+import { parseVersion, plainVersion } from '../../core/versions.js';
 import { Hopeless, probeHealthUrl, waitUntilHealthy } from '../../services/health.js';
 import { runCommand, tail } from '../../services/run-command.js';
 import { createServiceManager, type ServiceManager } from '../../services/service-manager.js';
 import { fsyncDir } from '../../util/fs-atomic.js';
 import { listBackups, newBackupPath, pruneBackups, requireFreeSpace, requireWritable } from '../backups.js';
-import type { KindDriver } from '../component-driver.js';
-import { releaseOf } from '../component-driver.js';
+import type { KindDriver } from '../kind.js';
+import { releaseOf } from '../../releases/facts.js';
 import { downloadTo, fetchSmallText, parseSha256File } from './download.js';
 import { extractTarGz, restoreTree } from './extract.js';
 import { archiveTree } from './tree-archive.js';
+import { recordStep, stepsTaken, type AppBackup } from './records.js';
 
 export interface AppSettings {
   backupDir: string;
@@ -37,14 +40,6 @@ export interface AppSettings {
   /** Poll interval of verify (ms). */
   pollMs?: number;
 }
-
-const STEP = {
-  stop: 'stop service',
-  aside: 'move old tree aside',
-  swapIn: 'move new tree in',
-  pip: 'install requirements',
-  start: 'start service',
-} as const;
 
 const MiB = 1024 * 1024;
 
@@ -78,7 +73,7 @@ export class AppDriver implements KindDriver {
   }
 
   installed(): Installed {
-    return readAppVersion(this.c.installPath);
+    return readVersionFile(this.c.installPath);
   }
 
   async running(): Promise<boolean | null> {
@@ -148,16 +143,16 @@ export class AppDriver implements KindDriver {
 
   async backup(run: UpdateContext, ctx: StepContext): Promise<BackupRef> {
     if (ctx.resumed) {
-      for (const step of ctx.stepsTaken('backup')) {
-        const m = /^write (.+)$/.exec(step);
-        if (m) rmSync(m[1]!, { force: true });
+      for (const step of stepsTaken(ctx, 'backup')) {
+        if (step.step === 'backup-file') rmSync(step.path, { force: true });
       }
     }
     const path = newBackupPath(this.settings.backupDir, this.c.name, 'tar.gz');
-    await ctx.step(`write ${path}`);
+    await recordStep(ctx, { step: 'backup-file', path });
     const { entries, bytes } = await archiveTree(this.c.installPath, path, { signal: ctx.signal });
     ctx.log.info({ backup: path, entries, bytes }, `backed up ${this.c.installPath} to ${path}`);
-    return { path, details: { installPath: this.c.installPath, oldTree: this.paths(run.runId).old } };
+    const details: AppBackup = { installPath: this.c.installPath, oldTree: this.paths(run.runId).old };
+    return { path, details };
   }
 
   async apply(run: UpdateContext, ctx: StepContext): Promise<void> {
@@ -198,17 +193,17 @@ export class AppDriver implements KindDriver {
       return extracted.root;
     });
 
-    await ctx.step(STEP.stop);
+    await recordStep(ctx, { step: 'stop' });
     await this.manager.stop(ctx.signal);
-    await ctx.step(STEP.aside);
+    await recordStep(ctx, { step: 'old-aside', to: p.old });
     renameDurably(this.c.installPath, p.old);
-    await ctx.step(STEP.swapIn);
+    await recordStep(ctx, { step: 'new-in', from: staged });
     renameDurably(staged, this.c.installPath);
     if (existsSync(join(this.c.installPath, 'requirements.txt'))) {
-      await ctx.step(STEP.pip);
+      await recordStep(ctx, { step: 'requirements' });
       await this.installRequirements(ctx);
     }
-    await ctx.step(STEP.start);
+    await recordStep(ctx, { step: 'start' });
     await this.manager.start(ctx.signal);
   }
 
@@ -254,28 +249,28 @@ export class AppDriver implements KindDriver {
   async rollback(run: UpdateContext, ctx: StepContext): Promise<void> {
     const p = this.paths(run.runId);
     const restore = run.mode === 'restore';
-    const applied = ctx.stepsTaken('apply');
-    const touched = restore || applied.includes(STEP.stop);
+    const applied = stepsTaken(ctx, 'apply');
+    const touched = restore || applied.some((s) => s.step === 'stop');
     const backup = run.backup?.path ?? null;
     const done: string[] = [];
     try {
       if (touched) {
-        await ctx.step('stop service');
+        await recordStep(ctx, { step: 'stop' });
         await this.manager.stop(ctx.signal);
         if (!restore && existsSync(p.old)) {
           // The old tree is still beside: put it back by rename.
           if (existsSync(this.c.installPath)) {
-            await ctx.step('move failed tree aside');
+            await recordStep(ctx, { step: 'failed-aside', to: p.failed });
             rmSync(p.failed, { recursive: true, force: true });
             renameDurably(this.c.installPath, p.failed);
           }
-          await ctx.step('move old tree back');
+          await recordStep(ctx, { step: 'old-back', from: p.old });
           renameDurably(p.old, this.c.installPath);
           done.push(`the old tree is back in ${this.c.installPath}`);
         } else if (restore || !this.isVersion(run.fromVersion)) {
           // The old tree is gone (or this is a manual restore): rebuild it from the backup tarball.
           if (!backup || !existsSync(backup)) throw new UpdateError('no_backup', `the old tree is gone and the backup ${backup ?? '(none)'} is missing`);
-          await ctx.step('restore from backup');
+          await recordStep(ctx, { step: 'restore-backup', backup });
           rmSync(p.restoring, { recursive: true, force: true });
           await restoreTree(backup, p.restoring, { signal: ctx.signal });
           if (existsSync(this.c.installPath)) {
@@ -285,11 +280,11 @@ export class AppDriver implements KindDriver {
           renameDurably(p.restoring, this.c.installPath);
           done.push(`${this.c.installPath} restored from ${backup}`);
         }
-        if ((restore || applied.includes(STEP.pip)) && existsSync(join(this.c.installPath, 'requirements.txt'))) {
-          await ctx.step('reinstall old requirements');
+        if ((restore || applied.some((s) => s.step === 'requirements')) && existsSync(join(this.c.installPath, 'requirements.txt'))) {
+          await recordStep(ctx, { step: 'requirements' });
           await this.installRequirements(ctx);
         }
-        await ctx.step('start service');
+        await recordStep(ctx, { step: 'start' });
         await this.manager.start(ctx.signal);
       }
       await this.waitHealthy(ctx, restore ? null : run.fromVersion);
@@ -346,7 +341,8 @@ export class AppDriver implements KindDriver {
   async planRestore(): Promise<RestorePlan | null> {
     const newest = listBackups(this.settings.backupDir, this.c.name, 'tar.gz').at(-1);
     if (!newest) return null;
-    return { backup: { path: newest, details: { installPath: this.c.installPath } }, version: await versionInArchive(newest), currentVersion: this.installed().version };
+    const details: AppBackup = { installPath: this.c.installPath, oldTree: null };
+    return { backup: { path: newest, details }, version: await versionInArchive(newest), currentVersion: this.installed().version };
   }
 }
 

@@ -6,8 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { isScalar, parseDocument, type Document } from 'yaml';
-import { UpdateError } from '../../engine/driver.js';
-import { parseImageRef, versionFromImage, type ImageRef } from '../../releases/installed.js';
+import { UpdateError } from '../../core/errors.js';
+import { parseImageRef, versionFromImage, type ImageRef } from './installed.js';
 import { writeFileAtomic } from '../../util/fs-atomic.js';
 
 export class ComposeFile {

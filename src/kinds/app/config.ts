@@ -1,0 +1,83 @@
+/** The configuration of an `app` component: a directory installed from a release tarball, run by a service manager. */
+import { z } from 'zod';
+import { describeValue, healthSchema, nonEmpty } from '../../config/schema.js';
+import type { ServiceManagerConfig } from '../../services/service-manager.js';
+import { componentSchema, type PathResolver } from '../kind.js';
+
+export const systemdManagerSchema = z.strictObject({
+  manager: z.literal('systemd'),
+  unit: nonEmpty().meta({ description: 'The systemd unit, e.g. `dunebugger`.' }),
+  systemctl: z
+    .array(nonEmpty(), { error: (iss) => (iss.input === undefined ? undefined : `expected a list of strings, like [systemctl], got ${describeValue(iss.input)}`) })
+    .min(1, { error: 'must name a command, like [systemctl]' })
+    .default(['systemctl'])
+    .meta({ description: 'The systemctl command as an argument list, e.g. `[docker, exec, box, systemctl]`.' }),
+});
+
+export const commandManagerSchema = z.strictObject({
+  manager: z.literal('command'),
+  start: nonEmpty('a shell command').meta({ description: 'Shell command that starts the service.' }),
+  stop: nonEmpty('a shell command').meta({ description: 'Shell command that stops the service.' }),
+  status: nonEmpty('a shell command').meta({ description: 'Shell command that exits 0 when the service is running.' }),
+});
+
+export const serviceManagerSchema = z.discriminatedUnion('manager', [systemdManagerSchema, commandManagerSchema], {
+  // Not a mapping at all (`service: dunebugger`): say what one looks like. Other issues keep the loader's words.
+  error: (iss) =>
+    (iss as { code: string }).code === 'invalid_type' && iss.input !== undefined
+      ? `expected a mapping like { manager: systemd, unit: NAME } or { manager: command, start: CMD, stop: CMD, status: CMD }, got ${describeValue(iss.input)}`
+      : undefined,
+});
+
+export const appComponentSchema = componentSchema('app', {
+  installPath: nonEmpty('a path').meta({ description: 'Directory the release tarball is installed into; holds `VERSION`.' }),
+  asset: nonEmpty('a file name')
+    .optional()
+    .meta({ description: 'Release asset name; `{version}` is replaced. Default `<repo name>-{version}.tar.gz`.' }),
+  service: serviceManagerSchema,
+  health: healthSchema.optional(),
+  minFreeMB: z
+    .number()
+    .min(0, { error: 'expected a number >= 0' })
+    .default(1000)
+    .meta({ description: 'Free disk (MB) validate requires beside installPath, at least; the download and the backup are checked on their own disks, and needs on one disk add up.' }),
+  venv: nonEmpty('a path')
+    .optional()
+    .meta({ description: 'Python virtualenv used to install `requirements.txt` (keep it outside installPath: the tree is replaced); none => the system pip3.' }),
+  pipInstall: z
+    .array(nonEmpty('an argument'))
+    .min(1, { error: 'expected at least the pip program' })
+    .optional()
+    .meta({ description: 'The command that installs requirements, as an argument list; `-r <file>` is appended. Default `[<venv>/bin/pip, install]`, or `[pip3, install]` without a venv.' }),
+  settleSeconds: z
+    .number()
+    .min(0, { error: 'expected a number >= 0' })
+    .max(600, { error: 'expected at most 600' })
+    .default(2)
+    .meta({ description: 'How long the service must stay active after the update before it counts as running.' }),
+  maxDownloadMB: z
+    .number()
+    .positive({ error: 'expected a number > 0' })
+    .default(1024)
+    .meta({ description: 'Largest release asset the updater will download.' }),
+}).meta({ description: 'A directory installed from a release tarball and run by a service manager.' });
+
+export type AppComponentInput = z.output<typeof appComponentSchema>;
+
+/** An app component: `installPath` (and `venv`) absolute, `asset` always set. */
+export type AppComponent = Omit<AppComponentInput, 'asset' | 'service'> & {
+  /** Release asset name with a `{version}` placeholder, e.g. `dunebugger-{version}.tar.gz`. */
+  asset: string;
+  service: ServiceManagerConfig;
+};
+
+export function resolveApp(parsed: AppComponentInput, path: PathResolver): AppComponent {
+  const { venv, asset, ...rest } = parsed;
+  const repoName = parsed.repo.slice(parsed.repo.indexOf('/') + 1);
+  return {
+    ...rest,
+    installPath: path('installPath', parsed.installPath),
+    asset: asset ?? `${repoName}-{version}.tar.gz`,
+    ...(venv !== undefined ? { venv: path('venv', venv) } : {}),
+  };
+}
