@@ -186,6 +186,9 @@ export class Journal {
       steps: db.prepare<[number], StepRow>('SELECT * FROM run_steps WHERE run_id = ? ORDER BY n'),
       listAll: db.prepare<[number], RunRow>('SELECT * FROM runs ORDER BY id DESC LIMIT ?'),
       listByComponent: db.prepare<[string, number], RunRow>('SELECT * FROM runs WHERE component = ? ORDER BY id DESC LIMIT ?'),
+      runCounts: db.prepare<[], { component: string; result: string; n: number }>(
+        'SELECT component, result, COUNT(*) AS n FROM runs WHERE result IS NOT NULL GROUP BY component, result',
+      ),
     };
     this.stmts = s;
     this.probeStmt = db.prepare<[string]>('INSERT INTO journal_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at');
@@ -333,6 +336,11 @@ export class Journal {
     const row = this.getRunRow(id);
     if (!row) return undefined;
     return { ...toView(row), transitions: this.transitionsOf(id).map(toTransitionView) };
+  }
+
+  /** How many runs ended, by component and result (for /metrics). */
+  runCounts(): Array<{ component: string; result: string; n: number }> {
+    return this.stmts.runCounts.all();
   }
 
   listRuns(options: { component?: string; limit?: number } = {}): RunView[] {

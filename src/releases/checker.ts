@@ -64,6 +64,8 @@ export interface CheckerOptions {
   readInstalled: (component: ComponentConfig) => Installed;
   logger: Logger;
   concurrency?: number;
+  /** Told of every check's statuses once it ends, whoever asked (the feed tells every client). */
+  onChecked?: (statuses: ComponentStatus[]) => void;
 }
 
 export class UpdateChecker {
@@ -98,7 +100,13 @@ export class UpdateChecker {
     const targets = this.o.config.components.filter((c) => only === undefined || c.name === only);
     this.inFlight = Promise.all(targets.map((c) => this.limit(() => this.checkOne(c))));
     try {
-      return await this.inFlight;
+      const statuses = await this.inFlight;
+      try {
+        this.o.onChecked?.(statuses);
+      } catch (error) {
+        this.o.logger.error({ err: error }, `telling of a check failed: ${(error as Error).message}`);
+      }
+      return statuses;
     } finally {
       this.inFlight = null;
     }
