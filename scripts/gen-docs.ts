@@ -23,6 +23,17 @@ function typeOf(s: Schema): string {
   return s.type ?? 'value';
 }
 
+/** A request or message field's type, with its limits and `or null`. */
+function fieldType(s: Schema): string {
+  const types = Array.isArray(s.type) ? (s.type as string[]) : null;
+  const base = types ? types.map((t) => typeOf({ ...s, type: t })).join(' or ') : typeOf(s);
+  const limits = [
+    s.minLength !== undefined && s.maxLength !== undefined ? `${s.minLength} to ${s.maxLength} characters` : s.maxLength !== undefined ? `at most ${s.maxLength} characters` : '',
+    s.pattern ? `matching \`${s.pattern}\`` : '',
+  ].filter(Boolean);
+  return limits.length ? `${base} (${limits.join(', ')})` : base;
+}
+
 function rows(props: Schema, required: string[], prefix: string, out: string[]) {
   for (const [key, s] of Object.entries(props)) {
     const path = `${prefix}${key}`;
@@ -114,10 +125,11 @@ export async function apiReference(): Promise<string> {
           out.push('');
         }
         const body = op.requestBody?.content?.['application/json']?.schema;
-        if (body && !body.properties) out.push('Body: none, or `{}`.', '');
-        if (body?.properties) {
+        const fields = Object.keys(body?.properties ?? {});
+        if (body && fields.length === 0) out.push('Body: none, or `{}`.', '');
+        if (fields.length > 0) {
           out.push('Body (JSON):', '', '| field | type |', '|---|---|');
-          for (const [k, v] of Object.entries(body.properties as Schema)) out.push(`| \`${k}\` | ${typeOf(v as Schema)} |`);
+          for (const [k, v] of Object.entries(body.properties as Schema)) out.push(`| \`${k}\` | ${fieldType(v as Schema)} |`);
           out.push('');
         }
         out.push(`Answers: ${Object.keys(op.responses ?? {}).map((c) => `\`${c}\``).join(', ')}`, '');

@@ -10,7 +10,7 @@ import { ConfigError, EMBEDDED_SOURCE, loadConfig } from './config/index.js';
 import { openDatabase, JournalError } from './journal/database.js';
 import { Journal, type RunView } from './journal/journal.js';
 import { createLogger } from './log.js';
-import { toCheckResult, type CheckResultBody } from './releases/checker.js';
+import type { CheckResult } from './contract/index.js';
 import { EXIT } from './cli/exit-codes.js';
 import { Remote, RemoteError } from './cli/remote.js';
 import type { Config } from './config/index.js';
@@ -158,7 +158,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function serve(config: Config, source: string): Promise<number> {
-  const { startService } = await import('./server/server.js');
+  const { startService } = await import('./main.js');
   const logger = createLogger();
   let service;
   try {
@@ -187,7 +187,7 @@ async function check(config: Config, only: string | undefined, json: boolean): P
   }
   if (viaRemote) {
     try {
-      const body = await remote.request<CheckResultBody>('POST', '/api/checks', only ? { component: only } : {});
+      const body = await remote.request<CheckResult>('POST', '/api/checks', only ? { component: only } : {});
       if (json) console.log(JSON.stringify(body));
       else {
         console.log(
@@ -207,22 +207,23 @@ async function check(config: Config, only: string | undefined, json: boolean): P
     }
   }
   const logger = createLogger(process.env.UPDATER_LOG_LEVEL ?? 'silent');
-  const { openCore } = await import('./server/server.js');
-  const core = openCore(config, logger);
+  const { createCore } = await import('./main.js');
+  const core = createCore({ config, logger });
   try {
-    const statuses = await core.checker.check(only);
-    if (json) console.log(JSON.stringify(toCheckResult(statuses)));
+    const result = await core.app.commands.check(only);
+    if (json) console.log(JSON.stringify(result));
     else {
+      const kinds = new Map(config.components.map((c) => [c.name, c.kind]));
       console.log(
         table(
           ['COMPONENT', 'KIND', 'INSTALLED', 'LATEST', 'UPDATE', 'CHECKED', 'NOTE'],
-          statuses.map((s) => [s.name, s.kind, s.current_version ?? '?', s.latest_version ?? '?', s.update_available ? 'yes' : 'no', s.last_checked ?? 'never', (s.stale ? '[stale] ' : '') + (s.reason ?? '')]),
+          Object.entries(result.components).map(([name, c]) => [name, kinds.get(name) ?? '?', c.current ?? '?', c.latest ?? '?', c.update_available ? 'yes' : 'no', c.last_checked ?? 'never', (c.stale ? '[stale] ' : '') + (c.reason ?? '')]),
         ),
       );
     }
     return 0;
   } finally {
-    core.db.close();
+    await core.close();
   }
 }
 

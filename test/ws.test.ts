@@ -11,11 +11,9 @@ import { pino } from 'pino';
 import { WebSocket, type ClientOptions } from 'ws';
 import { registerWebSocket } from '../src/server/ws.js';
 import type { AppDeps } from '../src/server/deps.js';
-import { UpdateChecker } from '../src/releases/checker.js';
 import type { ReleaseSource } from '../src/releases/discovery.js';
 import type { Release } from '../src/releases/types.js';
-import type { ComponentConfig } from '../src/config/index.js';
-import { cleanup, openHarness, seedRoot, tempDir, type Harness } from './support/harness.js';
+import { cleanup, openHarness, seedRoot, tempDir, testLogger, type Harness } from './support/harness.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -147,27 +145,8 @@ interface World {
 async function world(options: { token?: string; stepDelayMs?: number; ws?: AppDeps['ws'] } = {}): Promise<World> {
   const root = tempDir('updater-ws-');
   seedRoot(root);
-  const h = openHarness(root, { stepDelayMs: options.stepDelayMs ?? 0 });
-  const logger = pino({ level: process.env.TEST_LOG ?? 'silent' });
-  const components = [
-    {
-      name: 'dir',
-      kind: 'app',
-      repo: 'o/dir',
-      installPath: join(root, 'live'),
-      asset: 'dir-{version}.tar.gz',
-      service: { manager: 'command', start: 'true', stop: 'true', status: 'true' },
-      minFreeMB: 0,
-    } as ComponentConfig,
-  ];
-  const checker = new UpdateChecker({
-    config: { components, includePrerelease: false, checkIntervalHours: 0 },
-    store: h.journal.components,
-    source,
-    readInstalled: () => ({ version: '1.0.0', raw: '1.0.0', reason: null }),
-    logger,
-  });
-  const deps: AppDeps = { engine: h.engine, journal: h.journal, checker, components, token: options.token ?? null, logger, ws: options.ws };
+  const h = openHarness(root, { stepDelayMs: options.stepDelayMs ?? 0, source });
+  const deps: AppDeps = { application: h.core.app, token: options.token ?? null, logger: testLogger(), ws: options.ws };
   const app = Fastify();
   await registerWebSocket(app, deps);
   await app.ready();
@@ -203,9 +182,7 @@ async function world(options: { token?: string; stepDelayMs?: number; ws?: AppDe
     },
     async close() {
       for (const ws of sockets) ws.terminate();
-      await app.close();
-      await h.engine.close();
-      h.close();
+      await h.core.close([app.close()]);
       cleanup(root);
     },
   };
@@ -520,15 +497,18 @@ test('sub-step progress goes out as transient updater_progress at the run\'s lat
   }
 });
 
-test('app.close() drops the hub subscriptions and closes the sockets', async () => {
+test('app.close() closes the sockets with 1001 and ends their subscriptions; the core\'s close drops the engine subscriptions', async () => {
   const w = await world();
   const peer = await w.connect('?after_seq=0');
-  assert.equal(w.h.engine.transitions.size, 1);
+  assert.equal(w.h.core.app.feed.size, 1);
+  assert.equal(w.h.engine.transitions.size, 1, 'one feed, however many sockets');
   const started = Date.now();
   await w.app.close();
   const { code } = await peer.closed;
   assert.equal(code, 1001);
   assert.ok(Date.now() - started < 2000);
+  assert.equal(w.h.core.app.feed.size, 0);
+  await w.h.core.close();
   assert.equal(w.h.engine.transitions.size, 0);
   assert.equal(w.h.engine.progress.size, 0);
   assert.equal(w.h.engine.results.size, 0);

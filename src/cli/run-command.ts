@@ -4,14 +4,11 @@
  * this process (taking the data dir's lock, recovering first, as the service would).
  */
 import type { Config } from '../config/index.js';
-import type { RunView } from '../journal/journal.js';
-import { EngineError } from '../engine/engine.js';
+import type { Run as RunView } from '../contract/index.js';
+import { CommandError } from '../app/index.js';
 import { createLogger } from '../log.js';
 import { acquireInstanceLock } from '../journal/instance-lock.js';
-import { openCore } from '../server/server.js';
-import { createDrivers } from '../drivers/index.js';
-import { KINDS } from '../kinds/index.js';
-import { Engine } from '../engine/engine.js';
+import { createCore } from '../main.js';
 import { Remote, RemoteError } from './remote.js';
 
 /** Exit codes scripts can use. */
@@ -27,7 +24,7 @@ export function exitCodeFor(state: string, mode: 'update' | 'restore' = 'update'
   return EXIT.notApplied;
 }
 
-type Line = (t: { seq: number; at: string; to: string; message: string }) => void;
+type Line = (t: { at: string; to: string; message: string }) => void;
 
 const printLine: Line = (t) => console.log(`${t.at.slice(11, 19)}  ${t.to.padEnd(15)} ${t.message}`);
 
@@ -85,25 +82,37 @@ async function viaService(remote: Remote, req: RunRequest): Promise<RunView | nu
 async function inProcess(config: Config, req: RunRequest): Promise<RunView | number> {
   const logger = createLogger(process.env.UPDATER_LOG_LEVEL ?? 'silent');
   const lock = acquireInstanceLock(config.dataDir);
-  const core = openCore(config, logger);
   try {
-    const drivers = createDrivers(config, KINDS, core.discovery, logger);
-    const engine = new Engine({ journal: core.journal, components: config.components, driverFor: drivers.driverFor, logger });
-    if (!req.json) engine.transitions.subscribe(printLine);
-    await engine.recover();
+    const core = createCore({ config, logger });
+    const { commands, queries, feed } = core.app;
     try {
-      const { runId } = await engine.startRun(req.component, { version: req.version ?? null, dryRun: req.dryRun ?? false, mode: req.mode });
-      if (!req.json) console.log(`run ${runId} (no service running: run by this command)`);
-      return await engine.waitForRun(runId);
-    } catch (error) {
-      if (error instanceof EngineError) {
-        console.error(`${error.code}: ${error.message}`);
-        return error.code === 'busy' ? EXIT.busy : EXIT.notApplied;
+      if (!req.json) {
+        // Each transition as it is committed (the feed sends it in the same step).
+        feed
+          .subscribe({
+            send: (m) => {
+              if (m.subject === 'updater_progress' && !m.body.transient) printLine({ at: new Date().toISOString(), to: m.body.state, message: m.body.message });
+              return true;
+            },
+          })
+          .live();
       }
-      throw error;
+      await core.recover();
+      try {
+        const { runId } = req.mode === 'restore' ? await commands.restore(req.component) : await commands.startRun(req.component, { version: req.version ?? null, dryRun: req.dryRun ?? false });
+        if (!req.json) console.log(`run ${runId} (no service running: run by this command)`);
+        return await queries.runEnded(runId);
+      } catch (error) {
+        if (error instanceof CommandError) {
+          console.error(`${error.code}: ${error.message}`);
+          return error.code === 'busy' ? EXIT.busy : EXIT.notApplied;
+        }
+        throw error;
+      }
+    } finally {
+      await core.close();
     }
   } finally {
-    core.db.close();
     lock.release();
   }
 }

@@ -42,6 +42,8 @@ export interface CheckerOptions {
   readInstalled: (component: Component) => Installed;
   logger: Logger;
   concurrency?: number;
+  /** Told of every check's statuses once it ends, whoever asked (the feed tells every client). */
+  onChecked?: (statuses: ComponentStatus[]) => void;
 }
 
 export class UpdateChecker {
@@ -69,7 +71,13 @@ export class UpdateChecker {
       return found.map((f) => f.row);
     });
     try {
-      return await this.inFlight;
+      const statuses = await this.inFlight;
+      try {
+        this.o.onChecked?.(statuses);
+      } catch (error) {
+        this.o.logger.error({ err: error }, `telling of a check failed: ${(error as Error).message}`);
+      }
+      return statuses;
     } finally {
       this.inFlight = null;
     }

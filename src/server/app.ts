@@ -9,11 +9,10 @@ import { Ajv } from 'ajv';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { AppDeps } from './deps.js';
-import { EngineError } from '../engine/engine.js';
-import { isStorageError, JournalUnwritableError } from '../journal/journal.js';
+import { refusalOf, type CommandErrorCode } from '../app/index.js';
 import { UPDATER_VERSION } from '../version.js';
 import { apiRoutes, errorBody } from './routes.js';
-import { checkResultSchema, componentSchema, errorSchema, runSchema } from './schemas.js';
+import { sharedSchemas } from './rest-schemas.js';
 import { createMetrics } from './metrics.js';
 import { registerWebSocket } from './ws.js';
 import { registerDashboard } from './dashboard.js';
@@ -21,7 +20,8 @@ import { refusal, type GuardPolicy, type Refusal } from './guard.js';
 
 export type { AppDeps } from './deps.js';
 
-const STATUS: Record<string, number> = { busy: 409, not_found: 404, bad_request: 400, no_backup: 404, closed: 503, insufficient_storage: 507 };
+/** The status of each refusal (a full disk answers 507, never 500). */
+const STATUS: Record<CommandErrorCode, number> = { busy: 409, not_found: 404, bad_request: 400, bad_body: 400, no_backup: 404, closed: 503, insufficient_storage: 507 };
 
 /** A request (head and body) must arrive whole within this, or it is cut off with 408. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
@@ -67,7 +67,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const coercing = new Ajv({ coerceTypes: 'array', useDefaults: true, removeAdditional: false, allErrors: false });
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : coercing).compile(schema));
 
-  for (const schema of [errorSchema, componentSchema, checkResultSchema, runSchema]) app.addSchema(schema);
+  for (const schema of sharedSchemas(deps.application.queries.kinds)) app.addSchema(schema);
 
   // Before every other hook (the WebSocket plugin's and the routes' token checks): Host, then Origin.
   let closing = false;
@@ -97,17 +97,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onClose', async () => clearTimeout(drain));
 
   app.setErrorHandler((error, request, reply) => {
-    if (error instanceof EngineError) return reply.status(STATUS[error.code] ?? 400).send(errorBody(error.code, error.message));
     const e = error as { validation?: unknown; statusCode?: number; code?: string; message: string };
     if (e.validation) return reply.status(400).send(errorBody('bad_request', e.message));
     if (e.statusCode === 413) return reply.status(413).send(errorBody('too_large', 'the request body is over 64 KiB'));
     if (e.statusCode === 415) return reply.status(415).send(errorBody('unsupported_media_type', 'send JSON (Content-Type: application/json)'));
     if (e.statusCode && e.statusCode < 500) return reply.status(e.statusCode).send(errorBody('bad_request', e.message));
-    // A write that failed for want of storage (a full disk): 507, never 500.
-    if (error instanceof JournalUnwritableError || isStorageError(error)) {
-      const message = error instanceof JournalUnwritableError ? error.message : `cannot write to disk: ${e.message}`;
-      return reply.status(507).send(errorBody('insufficient_storage', message));
-    }
+    // The updater's refusals (busy, not_found…), and a write that failed for want of storage: 507.
+    const refused = refusalOf(error);
+    if (refused) return reply.status(STATUS[refused.code]).send(errorBody(refused.code, refused.message));
     request.log.error({ err: error }, 'request failed');
     return reply.status(500).send(errorBody('internal', 'internal error; see the updater log'));
   });
@@ -123,7 +120,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await apiRoutes(app, deps);
 
-  const metrics = createMetrics(deps);
+  const metrics = createMetrics(deps.application);
   app.addHook('onClose', async () => metrics.stop());
   app.get('/metrics', { schema: { summary: 'Prometheus metrics', hide: false } }, async (_request, reply) => {
     reply.header('content-type', metrics.registry.contentType);

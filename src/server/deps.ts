@@ -1,16 +1,10 @@
-/** What the HTTP and WebSocket layers are given: built by server.ts, or by tests. */
+/** What the HTTP transport (REST, /metrics, /ws, the dashboard) is given: built by src/main.ts, or by tests. */
 import type { Logger } from 'pino';
-import type { Engine } from '../engine/engine.js';
-import type { Journal } from '../journal/journal.js';
-import type { UpdateChecker } from '../releases/checker.js';
-import type { ComponentConfig } from '../config/index.js';
-import type { RunningProbe } from './views.js';
+import type { Application } from '../app/index.js';
 
 export interface AppDeps {
-  engine: Engine;
-  journal: Journal;
-  checker: UpdateChecker;
-  components: ComponentConfig[];
+  /** Commands, queries and the feed: all the transport knows of the updater. */
+  application: Application;
   /** `server.token`: when set, mutations and /ws need it. */
   token: string | null;
   /** `server.allowedHosts` (default none): names a request may address besides the loopback, with no token. */
@@ -20,8 +14,6 @@ export interface AppDeps {
   /** How long a request may take to arrive whole, head and body (default 30 s; tests shorten it). */
   requestTimeoutMs?: number;
   logger: Logger;
-  /** Tells whether a component's service runs (drivers supply it); absent → `running: null`. */
-  running?: RunningProbe;
   /** WebSocket tuning (tests shorten these). */
   ws?: { pingIntervalMs?: number; maxBufferedBytes?: number };
 }

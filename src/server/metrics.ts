@@ -1,12 +1,12 @@
 /**
- * Prometheus metrics. Counts come from the journal at scrape time (so they survive restarts
- * and never disagree with the history); durations are observed as transitions are published.
+ * Prometheus metrics, through the application layer. Counts come from the read model at scrape
+ * time (the journal: so they survive restarts and never disagree with the history); durations are
+ * observed as the feed tells of each transition.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { AppDeps } from './deps.js';
-import { isTerminal } from '../../machines/update-machine.js';
+import type { Application } from '../app/index.js';
 
-export function createMetrics(deps: AppDeps): { registry: Registry; stop: () => void } {
+export function createMetrics({ queries, feed }: Application): { registry: Registry; stop: () => void } {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'updater_' });
 
@@ -17,7 +17,7 @@ export function createMetrics(deps: AppDeps): { registry: Registry; stop: () => 
     registers: [registry],
     collect() {
       this.reset();
-      for (const r of deps.journal.runs.countsByResult()) this.inc({ component: r.component, result: r.result }, r.n);
+      for (const r of queries.runCounts()) this.inc({ component: r.component, result: r.result }, r.n);
     },
   });
   new Gauge({
@@ -27,7 +27,7 @@ export function createMetrics(deps: AppDeps): { registry: Registry; stop: () => 
     registers: [registry],
     collect() {
       this.reset();
-      const active = deps.engine.activeRun();
+      const active = queries.activeRun();
       if (active) this.set({ component: active.component }, 1);
       else this.set({ component: '' }, 0);
     },
@@ -37,7 +37,7 @@ export function createMetrics(deps: AppDeps): { registry: Registry; stop: () => 
     help: 'Components whose last check found an update.',
     registers: [registry],
     collect() {
-      this.set(deps.journal.components.summary().updatesAvailable);
+      this.set(queries.checkSummary().updatesAvailable);
     },
   });
   new Gauge({
@@ -45,7 +45,7 @@ export function createMetrics(deps: AppDeps): { registry: Registry; stop: () => 
     help: 'When the last update check finished (unix time), 0 if never.',
     registers: [registry],
     collect() {
-      const last = deps.journal.components.summary().lastChecked;
+      const last = queries.checkSummary().lastChecked;
       this.set(last ? Date.parse(last) / 1000 : 0);
     },
   });
@@ -64,17 +64,25 @@ export function createMetrics(deps: AppDeps): { registry: Registry; stop: () => 
     registers: [registry],
   });
 
+  // Each transition is sent to live subscribers in the same synchronous step as its commit: its
+  // time here is its commit's.
   const entered = new Map<number, { state: string; at: number; started: number }>();
-  const unsubscribe = deps.engine.transitions.subscribe((t) => {
-    const now = Date.parse(t.at);
-    const prev = entered.get(t.runId);
-    if (prev) phaseDuration.observe({ phase: prev.state }, (now - prev.at) / 1000);
-    if (isTerminal(t.to)) {
-      if (prev) runDuration.observe({ result: t.to }, (now - prev.started) / 1000);
-      entered.delete(t.runId);
-    } else {
-      entered.set(t.runId, { state: t.to, at: now, started: prev?.started ?? now });
-    }
+  const subscription = feed.subscribe({
+    send(message) {
+      if (message.subject !== 'updater_progress' || message.body.transient) return true;
+      const t = message.body;
+      const now = Date.now();
+      const prev = entered.get(t.run_id);
+      if (prev) phaseDuration.observe({ phase: prev.state }, (now - prev.at) / 1000);
+      if (t.phase === 'finished') {
+        if (prev) runDuration.observe({ result: t.state }, (now - prev.started) / 1000);
+        entered.delete(t.run_id);
+      } else {
+        entered.set(t.run_id, { state: t.state, at: now, started: prev?.started ?? now });
+      }
+      return true;
+    },
   });
-  return { registry, stop: unsubscribe };
+  subscription.live();
+  return { registry, stop: () => subscription.close() };
 }

@@ -1,21 +1,77 @@
-/** Builds a real engine on a real SQLite file in a temp dir, with the DirDriver. */
+/**
+ * A real core (src/main.ts `createCore`: journal, engine, checker, application layer) on a real
+ * SQLite file in a temp dir, with the test kind `dir` (DirDriver) and releases offered without any
+ * network.
+ */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { openDatabase } from '../../src/journal/database.js';
-import { Journal } from '../../src/journal/journal.js';
-import { Engine, type EngineOptions } from '../../src/engine/engine.js';
+import type { ComponentConfig, Config } from '../../src/config/index.js';
+import type { Journal } from '../../src/journal/journal.js';
+import type { Engine } from '../../src/engine/engine.js';
 import { FaultPoints } from '../../src/engine/faults.js';
+import type { ReleaseSource } from '../../src/releases/discovery.js';
+import { z } from 'zod';
+import { readVersionFile } from '../../src/core/version-file.js';
+import type { ComponentKind } from '../../src/kinds/kind.js';
+import { createCore, type Core, type CoreOptions } from '../../src/main.js';
 import { DirDriver, makeTree } from './dir-driver.js';
 
 export function tempDir(prefix = 'updater-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
+/** A whole configuration with the defaults of the config schema, for a core built by a test. */
+export function testConfig(given: Pick<Config, 'dataDir' | 'components'> & Partial<Config>): Config {
+  return {
+    server: { host: '127.0.0.1', port: 0, token: null, allowedHosts: [], allowedOrigins: [] },
+    backupDir: join(given.dataDir, 'backups'),
+    backupRetention: 3,
+    checkIntervalHours: 0,
+    includePrerelease: false,
+    github: { apiUrl: 'https://api.github.invalid', rawUrl: 'https://raw.github.invalid', token: null },
+    ...given,
+  };
+}
+
+export const testLogger = () => pino({ level: process.env.TEST_LOG ?? 'silent' });
+
+/** Offers 1.1.0 and 1.2.0 of `o/dir` without any network. */
+export const stubSource: ReleaseSource = {
+  async listReleases() {
+    const rel = (tag: string) => ({ tag, name: tag, notes: `notes ${tag}`, url: `https://example.invalid/o/dir/releases/tag/${tag}`, draft: false, prerelease: false, publishedAt: null, assets: [] });
+    return { value: [rel('v1.2.0'), rel('v1.1.0')], stale: false, reason: null, fetchedAt: new Date().toISOString() };
+  },
+  async releaseByVersion() {
+    return null;
+  },
+  async fetchRaw() {
+    return null;
+  },
+};
+
+/** The component `dir` of the test kind `dir`: installed in `<root>/live`. */
+export function dirComponent(root: string): ComponentConfig {
+  return { name: 'dir', kind: 'dir', repo: 'o/dir', installPath: join(root, 'live'), minFreeMB: 0 } as unknown as ComponentConfig;
+}
+
+/** The test kind `dir`: its version is `live/VERSION`; its runs are driven by a DirDriver (openHarness). */
+export function dirKind(driver: DirDriver): ComponentKind {
+  return {
+    kind: 'dir',
+    configSchema: z.strictObject({ kind: z.literal('dir'), name: z.string(), repo: z.string(), installPath: z.string(), minFreeMB: z.number() }),
+    readInstalled: () => readVersionFile(driver.live),
+    createDriver: () => {
+      throw new Error('the dir kind is driven by its DirDriver, through createCore({drivers})');
+    },
+  };
+}
+
 export interface Harness {
   root: string;
   dbPath: string;
+  core: Core;
   journal: Journal;
   driver: DirDriver;
   engine: Engine;
@@ -30,26 +86,26 @@ export function seedRoot(root: string): void {
   makeTree(join(root, 'releases', '1.2.0'), '1.2.0', { BROKEN: 'yes' });
 }
 
-export function openHarness(root: string, options: Partial<EngineOptions> & { stepDelayMs?: number } = {}): Harness {
-  const dbPath = join(root, 'updater.db');
-  const db = openDatabase(dbPath);
-  const journal = new Journal(db);
-  const driver = new DirDriver(root, { stepDelayMs: options.stepDelayMs ?? 0 });
-  const engine = new Engine({
-    journal,
-    components: [{ name: 'dir', kind: 'dir' }],
-    driverFor: () => driver,
-    logger: pino({ level: process.env.TEST_LOG ?? 'silent' }),
+export function openHarness(root: string, options: NonNullable<CoreOptions['engine']> & { stepDelayMs?: number; source?: ReleaseSource } = {}): Harness {
+  const { stepDelayMs = 0, source = stubSource, ...engine } = options;
+  const driver = new DirDriver(root, { stepDelayMs });
+  const core = createCore({
+    config: testConfig({ dataDir: root, components: [dirComponent(root)] }),
+    kinds: [dirKind(driver)],
+    drivers: () => ({ driverFor: () => driver, running: async () => null }),
     faults: new FaultPoints(process.env.UPDATER_FAULT),
-    ...options,
+    logger: testLogger(),
+    releases: source,
+    engine,
   });
   return {
     root,
-    dbPath,
-    journal,
+    dbPath: join(root, 'updater.db'),
+    core,
+    journal: core.journal,
     driver,
-    engine,
-    close: () => db.close(),
+    engine: core.engine,
+    close: () => core.db.close(),
   };
 }
 

@@ -1,41 +1,18 @@
-/** The REST side: the shapes the dashboard reads (CONTRACT.md) and one `api()` call with the token. */
-import type { ComponentView } from '../component-view.js';
+/** The REST side: the shapes the dashboard reads and one `api()` call with the token. */
+import type { CheckResult, ComponentView, Run as RunShape, RunTransition } from '../../contract/shapes.js';
 
-/** The server's own declaration (../component-view.ts), so the two cannot drift. */
+// The contract's own declarations (src/contract/shapes.ts), so the server and the page cannot drift.
 export type Component = ComponentView;
+export type Run = RunShape;
+export type { CheckResult };
 
 export type Level = 'info' | 'warn' | 'error' | 'debug';
 
-export interface Transition {
-  seq: number;
-  from: string | null;
-  to: string;
+/** A transition as the page keeps it: from REST, or first seen over the socket (no event yet). */
+export interface Transition extends Omit<RunTransition, 'event' | 'level'> {
   /** `start`, `apply.done`, `recover`…; unknown (null) for a row only seen over the socket so far. */
   event: string | null;
-  at: string;
-  message: string;
   level: Level;
-}
-
-export interface Run {
-  run_id: number;
-  component: string;
-  kind: string;
-  mode?: 'update' | 'restore';
-  from_version: string | null;
-  to_version: string | null;
-  dry_run: boolean;
-  state: string;
-  message: string | null;
-  created_at: string;
-  updated_at: string;
-  finished_at?: string | null;
-  recoveries?: number;
-  transitions?: Array<Omit<Transition, 'level' | 'event'> & { event: string; level?: Level }>;
-}
-
-export interface CheckResult {
-  components: Record<string, { current: string | null; latest: string | null; update_available: boolean }>;
 }
 
 export class ApiError extends Error {

@@ -4,29 +4,13 @@
  * missed, then goes live. Transitions are deduplicated by seq (the server sends them in seq order);
  * transient progress is passed through. Reconnects with exponential back-off (0.5 s … 10 s).
  */
+import type { ProgressBody, ResultBody } from '../../contract/shapes.js';
 import { token } from './api.js';
 
 export type ConnState = 'connecting' | 'connected' | 'reconnecting' | 'offline' | 'unauthorized';
 
-export interface Progress {
-  run_id: number;
-  component: string;
-  seq: number;
-  phase: string;
-  state: string;
-  message: string;
-  level: 'info' | 'warn' | 'error' | 'debug';
-  transient?: boolean;
-  progress?: { percent?: number; bytes?: number; total?: number };
-}
-
-export interface Result {
-  run_id: number;
-  component: string;
-  success: boolean;
-  state: string;
-  message: string;
-}
+export type Progress = ProgressBody;
+export type Result = ResultBody;
 
 export interface FeedHandlers {
   state(state: ConnState, retryInMs: number | null): void;

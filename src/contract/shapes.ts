@@ -1,0 +1,172 @@
+/**
+ * What the updater answers and sends (CONTRACT.md "REST" and "WebSocket /ws"): each shape declared
+ * once, as a zod schema, giving the TypeScript type (for the server, the app layer and the
+ * dashboard) and the JSON Schema (for the REST routes, /openapi.json and docs/api.md).
+ *
+ * This file imports nothing but zod: the dashboard's browser code imports its types (type-only,
+ * under its own DOM tsconfig).
+ */
+import { z } from 'zod';
+
+const nullableString = z.string().nullable();
+
+/** Every error, REST and messages alike. */
+export const errorDetail = z.object({
+  code: z.string().meta({ description: '`not_found`, `busy`, `bad_body`… (docs/api.md, docs/websocket.md)' }),
+  message: z.string().meta({ description: 'A sentence a person understands.' }),
+});
+export type ErrorDetail = z.output<typeof errorDetail>;
+
+/** `{ "error": { "code", "message" } }`: every REST error. */
+export const errorResponse = z.object({ error: errorDetail });
+export type ErrorResponse = z.output<typeof errorResponse>;
+
+export const errorBody = (code: string, message: string): ErrorResponse => ({ error: { code, message } });
+
+/** `GET /healthz`. */
+export const health = z.object({
+  status: z.string(),
+  version: z.string(),
+  recovering: z.boolean().optional(),
+  journal: z.enum(['ok', 'unwritable']),
+  journal_error: z.string().optional().meta({ description: 'Why the journal cannot be written, naming its path (only when unwritable)' }),
+});
+export type Health = z.output<typeof health>;
+
+/** What `running` promises (the drivers' probe, see src/drivers/running-cache.ts), for the API description. */
+export const RUNNING_NOTE =
+  '`running` is what the service manager said at most 2 s ago: each component\'s status command runs at most once per 2 s, ' +
+  'shared by concurrent requests (and by `system_info`), so a service stopped by something else shows as stopped within 2 s ' +
+  '(plus the status command\'s own time). What the updater does to a service shows at once: its own start and stop of the ' +
+  'service, and the end of a run, make the next request ask again.';
+
+/** A component in `GET /api/components` (and, in part, in `system_info`). */
+export const componentView = z.object({
+  name: z.string(),
+  kind: z.string(),
+  current_version: nullableString,
+  latest_version: nullableString,
+  update_available: z.boolean(),
+  last_checked: nullableString,
+  release_notes: nullableString,
+  release_url: nullableString,
+  running: z.boolean().nullable().meta({ description: 'Whether the service runs now; null when it cannot be told.' }),
+  active_run: z.int().nullable().meta({ description: "The id of this component's unfinished run, if any." }),
+  reason: nullableString.meta({ description: 'Why no update can be offered, or why the result may be out of date; else null.' }),
+  stale: z.boolean().meta({ description: 'True when the last check could not reach GitHub and these figures are from before it.' }),
+});
+export type ComponentView = z.output<typeof componentView>;
+
+/** One component in `update_check_result` (and `POST /api/checks`). */
+export const checkedComponent = z.object({
+  current: nullableString,
+  latest: nullableString,
+  update_available: z.boolean(),
+  release_notes: nullableString,
+  release_url: nullableString,
+  last_checked: nullableString,
+  reason: z.string().optional(),
+  stale: z.boolean().optional(),
+});
+
+/** `update_check_result`, and the answer of `POST /api/checks`. */
+export const checkResult = z.object({ components: z.record(z.string(), checkedComponent) });
+export type CheckResult = z.output<typeof checkResult>;
+
+export const transitionLevel = z.enum(['info', 'warn', 'error']);
+
+/** One committed transition of a run, as REST shows it. */
+export const runTransition = z.object({
+  seq: z.int(),
+  from: nullableString,
+  to: z.string(),
+  event: z.string(),
+  at: z.string(),
+  message: z.string(),
+  level: transitionLevel.optional(),
+});
+export type RunTransition = z.output<typeof runTransition>;
+
+/** A run: `GET /api/runs` (without transitions) and `GET /api/runs/:id`. */
+export const run = z.object({
+  run_id: z.int(),
+  component: z.string(),
+  kind: z.string(),
+  mode: z.enum(['update', 'restore']).optional(),
+  from_version: nullableString,
+  to_version: nullableString,
+  dry_run: z.boolean(),
+  state: z.string().meta({ description: 'The machine state.' }),
+  result: nullableString.optional(),
+  message: nullableString.meta({ description: 'The latest human sentence.' }),
+  error: errorDetail.nullable().optional(),
+  recoveries: z.int().optional(),
+  created_at: z.string(),
+  updated_at: z.string(),
+  finished_at: nullableString.optional(),
+  transitions: z.array(runTransition).optional(),
+});
+export type Run = z.output<typeof run>;
+
+/** `202` of a request that started a run. */
+export const runStarted = z.object({ run_id: z.int() });
+export type RunStarted = z.output<typeof runStarted>;
+
+// ------------------------------------------------------------------------- outbound messages
+
+export const progressLevel = z.enum(['info', 'warn', 'error', 'debug']);
+
+/**
+ * `updater_progress`: one per committed transition (`state` the machine state entered; `phase` that
+ * state when it is a work phase, `finished` for an end state, else `idle`); with `transient: true`,
+ * sub-step progress of a phase, never journaled nor replayed.
+ */
+export const progressBody = z.object({
+  run_id: z.int(),
+  component: z.string(),
+  seq: z.int(),
+  phase: z.string(),
+  state: z.string(),
+  message: z.string(),
+  level: progressLevel,
+  progress: z.object({ percent: z.number().optional(), bytes: z.number().optional(), total: z.number().optional() }).optional(),
+  transient: z.literal(true).optional(),
+});
+export type ProgressBody = z.output<typeof progressBody>;
+
+/** `update_result`: a run has ended (`success` for `succeeded`, `up_to_date`, `validated`). */
+export const resultBody = z.object({
+  run_id: z.int(),
+  component: z.string(),
+  success: z.boolean(),
+  state: z.string(),
+  message: z.string(),
+});
+export type ResultBody = z.output<typeof resultBody>;
+
+/** A component in `system_info`. */
+export const systemComponent = componentView.pick({
+  name: true,
+  running: true,
+  current_version: true,
+  latest_version: true,
+  update_available: true,
+  last_checked: true,
+  release_notes: true,
+  release_url: true,
+});
+export type SystemComponent = z.output<typeof systemComponent>;
+
+export const systemInfoBody = z.object({ system_info: z.object({ dunebugger_components: z.array(systemComponent) }) });
+export type SystemInfoBody = z.output<typeof systemInfoBody>;
+
+/** Every message the updater sends on /ws (and, later, on every message transport), by subject. */
+export const outbound = {
+  update_check_result: checkResult,
+  updater_progress: progressBody,
+  update_result: resultBody,
+  system_info: systemInfoBody,
+  error: errorDetail,
+} as const;
+export type OutboundSubject = keyof typeof outbound;
+export type OutboundMessage = { [S in OutboundSubject]: { subject: S; body: z.output<(typeof outbound)[S]> } }[OutboundSubject];

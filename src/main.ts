@@ -1,0 +1,179 @@
+/**
+ * The composition root: the only place that wires the journal, the engine, the component kinds,
+ * the checker, the application layer (commands, queries, feed) and the transports. Entry points
+ * (src/cli.ts, tests, benches) call `createCore` or `startService`; nothing else imports this file.
+ *
+ * `serve` = lock → demo (with no configuration) → core → transports (HTTP: REST, /ws, dashboard)
+ * → listen → recovery → boot check and schedule. SIGTERM and SIGINT stop it whatever clients do:
+ * at once, stop accepting, tell WebSockets 1001 and close the connections clients hold (within
+ * about 2 s), while the current run finishes its step (the engine's grace, up to 10 s, or it is
+ * left to recovery); then close the database.
+ */
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { EMBEDDED_SOURCE, ensureDirs, type Config } from './config/index.js';
+import { openDatabase, type Db } from './journal/database.js';
+import { acquireInstanceLock } from './journal/instance-lock.js';
+import { Journal, type RunView } from './journal/journal.js';
+import { Engine, type EngineOptions } from './engine/engine.js';
+import { FaultPoints } from './engine/faults.js';
+import { createDrivers, type Drivers } from './drivers/index.js';
+import { KINDS, installedReader, kindNames, type Kinds } from './kinds/index.js';
+import { GitHubClient } from './releases/github.js';
+import { ReleaseDiscovery, type ReleaseSource } from './releases/discovery.js';
+import { UpdateChecker } from './releases/checker.js';
+import type { Demo } from './demo/demo.js';
+import { createApplication, type Application } from './app/index.js';
+import { UPDATER_VERSION } from './version.js';
+
+export interface CoreOptions {
+  config: Config;
+  /** The kind registry (src/kinds/index.ts); default the kinds built into the updater. A test may add its own. */
+  kinds?: Kinds;
+  /**
+   * The engine's drivers instead of the kinds' (tests that drive the engine with a `Driver` of
+   * their own, below the kinds' release work). The kinds still name the kinds and read versions.
+   */
+  drivers?: (config: Config, discovery: ReleaseDiscovery) => Drivers;
+  /** Test fault points (src/engine/faults.ts); default none. */
+  faults?: FaultPoints;
+  logger: Logger;
+  /** Where releases come from instead of GitHub (`config.github`): tests and benches. */
+  releases?: ReleaseSource;
+  /** The journal's file instead of `<dataDir>/updater.db`: tests that put it on a disk of its own. */
+  databasePath?: string;
+  /** The engine's time limits and storage retry pause: tests shorten them. */
+  engine?: Pick<EngineOptions, 'phaseTimeoutsMs' | 'storageRetryMs'>;
+}
+
+/** Everything but the transports, wired. */
+export interface Core {
+  readonly config: Config;
+  /** What transports see: commands, queries, feed. */
+  readonly app: Application;
+  // The parts, for entry points and tests (a transport never uses them).
+  readonly db: Db;
+  readonly journal: Journal;
+  readonly engine: Engine;
+  readonly checker: UpdateChecker;
+  /** Drives the runs a previous process left unfinished to an end (new runs are busy until then). */
+  recover(): Promise<RunView[]>;
+  /** The boot check, in the background, then a check every `checkIntervalHours`. */
+  startChecks(): void;
+  /**
+   * Idempotent. No more checks; the current run gets the engine's grace to finish its step while
+   * `alongside` (the transports closing their connections) goes on; then the feed and the database
+   * are closed.
+   */
+  close(alongside?: Array<Promise<unknown>>): Promise<void>;
+}
+
+export function createCore(o: CoreOptions): Core {
+  const { config, logger } = o;
+  const kinds = o.kinds ?? KINDS;
+  ensureDirs(config);
+  const db = openDatabase(o.databasePath ?? join(config.dataDir, 'updater.db'));
+  try {
+    const journal = new Journal(db);
+    const releases = o.releases ?? new GitHubClient({ apiUrl: config.github.apiUrl, rawUrl: config.github.rawUrl, token: config.github.token, cache: journal.httpCache, logger });
+    const discovery = new ReleaseDiscovery(releases, { includePrerelease: config.includePrerelease, updaterVersion: UPDATER_VERSION });
+    let app: Application | undefined;
+    // Every check's result goes to the feed, whoever asked: every client hears it.
+    const checker = new UpdateChecker({ config, store: journal.components, source: releases, readInstalled: installedReader(kinds), logger, onChecked: (statuses) => app?.feed.checked(statuses) });
+    const drivers = o.drivers ? o.drivers(config, discovery) : createDrivers(config, kinds, discovery, logger);
+    const engine = new Engine({ journal, components: config.components, driverFor: drivers.driverFor, logger, faults: o.faults, ...o.engine });
+    // Before the feed subscribes: when clients hear a run's result, the installed version is already read again.
+    const unrefresh = engine.results.subscribe((r) => checker.refreshInstalled(r.component));
+    app = createApplication({ engine, journal, checker, components: config.components, running: drivers.running, kinds: kindNames(kinds), logger });
+    const application = app;
+
+    let closing: Promise<void> | null = null;
+    return {
+      config,
+      app: application,
+      db,
+      journal,
+      engine,
+      checker,
+      async recover() {
+        const recovered = await engine.recover();
+        for (const run of recovered) logger.warn({ run_id: run.run_id, state: run.state }, `recovered run ${run.run_id}: ${run.message}`);
+        return recovered;
+      },
+      startChecks() {
+        if (config.components.length > 0) {
+          application.commands.check().then(
+            (result) => logger.info({ updates: Object.entries(result.components).filter(([, c]) => c.update_available).map(([name]) => name) }, 'boot check done'),
+            (error: unknown) => logger.error({ err: error }, `boot check failed: ${(error as Error).message}`),
+          );
+        }
+        checker.startSchedule();
+      },
+      close: (alongside = []) =>
+        (closing ??= (async () => {
+          checker.stop();
+          await Promise.all([engine.close(), ...alongside]);
+          application.feed.close();
+          unrefresh();
+          db.close();
+        })()),
+    };
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}
+
+export interface Service {
+  url: string;
+  core: Core;
+  stop(): Promise<void>;
+}
+
+/** `updater serve`: the core and its transports, listening. */
+export async function startService(given: Config, source: string, logger: Logger): Promise<Service> {
+  ensureDirs(given);
+  const lock = acquireInstanceLock(given.dataDir);
+  let demo: Demo | null = null;
+  let core: Core;
+  try {
+    // No configuration at all: run the embedded demo (a sample app and its releases, all local).
+    if (source === EMBEDDED_SOURCE && given.components.length === 0) demo = await (await import('./demo/demo.js')).startDemo(given, logger);
+    const faults = new FaultPoints(process.env.UPDATER_FAULT);
+    if (faults.armed) logger.warn({ fault: process.env.UPDATER_FAULT }, 'a test fault point is armed: this process will SIGKILL itself when it is reached');
+    core = createCore({ config: demo?.config ?? given, faults, logger });
+  } catch (error) {
+    await demo?.stop();
+    lock.release();
+    throw error;
+  }
+  const config = core.config;
+
+  // The transports. HTTP: REST, /ws, /metrics, the dashboard. (Web PubSub and NATS start here too.)
+  let http: { url: string; close(): Promise<void> };
+  try {
+    const { startHttp } = await import('./server/server.js');
+    http = await startHttp(core.app, config.server, logger);
+  } catch (error) {
+    await core.close();
+    await demo?.stop();
+    lock.release();
+    throw error;
+  }
+  logger.info({ url: http.url, config: demo ? `${source} (demo)` : source, components: config.components.map((c) => c.name) }, `updater listening on ${http.url}`);
+  logger.info({ dashboard: `${http.url}/` }, `dashboard: ${http.url}/`);
+
+  // Recovery first: new runs are refused (busy) until it is done. Then the boot check.
+  await core.recover();
+  core.startChecks();
+
+  let stopping: Promise<void> | null = null;
+  const stop = () =>
+    (stopping ??= (async () => {
+      // Both at once: the clients' connections are closed while the current step finishes.
+      await core.close([http.close()]);
+      await demo?.stop();
+      lock.release();
+    })());
+  return { url: http.url, core, stop };
+}
