@@ -9,6 +9,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { cpus, loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import got from 'got';
 import pLimit from 'p-limit';
@@ -80,6 +81,7 @@ export async function benchCheckCpu(): Promise<Section> {
   const dir = tempDir('updater-bench-cpu-');
   const repos: Record<string, Array<{ tag: string; body: string }>> = {};
   for (let i = 0; i < N; i++) repos[`bench/c${i}`] = Array.from({ length: RELEASES }, (_, v) => ({ tag: `v1.${v}.0`, body: `Release notes for 1.${v}.0\n`.repeat(10) }));
+  const loadBefore = loadavg()[0]!;
   const standIn = await startStandIn(repos);
   try {
     mkdirSync(join(dir, 'compose'));
@@ -130,7 +132,7 @@ export async function benchCheckCpu(): Promise<Section> {
         `${ROUNDS} warm checks after ${WARMUP} unmeasured ones; ${RELEASES} releases per repository; the stand-in for GitHub runs in another process; ${CONCURRENCY} requests at a time.`,
         `Compose file parses per warm check: ${fmt(parses, 0)} (the file is unchanged; it used to be parsed once per component).`,
         'Journal writes per warm check: one transaction for the check\'s findings, and one for the 304s\' confirmations a second later, both without an fsync (derived data); they used to be two FULL-sync commits per component.',
-        'The CPU figures include the kernel\'s side of the loopback HTTP traffic; on a machine busy with other work both columns grow.',
+        `The CPU figures include the kernel's side of the loopback HTTP traffic; on a machine busy with other work both columns grow (load average ${fmt(loadBefore, 2)} before, ${fmt(loadavg()[0]!, 2)} after, on ${cpus().length} cores).`,
       ],
     };
   } finally {
