@@ -83,8 +83,8 @@ export class ComposeImagesCache {
   version(composeFile: string, service: string): Installed {
     let stamp: string;
     try {
-      const st = statSync(composeFile, { bigint: true });
-      stamp = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+      const st = statSync(composeFile);
+      stamp = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
     } catch (error) {
       this.files.delete(composeFile);
       return unknown(cannotRead(composeFile, error));
