@@ -27,8 +27,8 @@ import { fmt, percentile, verdict, type Section } from './util.js';
 const N = 20;
 const RELEASES = 10;
 const CONCURRENCY = 8;
-const ROUNDS = 25;
-const WARMUP = 5;
+const ROUNDS = 60;
+const WARMUP = 10;
 const GOAL_MS = 30;
 
 /** A device's compose file: `N` services, each with what real ones carry besides the image. */
