@@ -164,6 +164,29 @@ test('ETag: the second call sends If-None-Match, gets a 304 and returns the same
   assert.deepEqual(statuses(fake), [200, 304, 200]);
 });
 
+test('a 304 is answered from what was parsed, or after a restart from the database; a 404 forgets both', async (t) => {
+  const { fake, db, client } = await setup(t);
+  for (let i = 0; i < 150; i++) fake.addRelease(REPO, { tag: `v0.${i}.0` });
+  const first = await client().listReleases(REPO);
+  // A new client over the same database: the ETags and the bodies come from the journal.
+  const restarted = client();
+  fake.resetRequests();
+  const again = await restarted.listReleases(REPO);
+  assert.deepEqual(statuses(fake), [304, 304]);
+  assert.deepEqual(again.value, first.value);
+  fake.resetRequests();
+  assert.deepEqual((await restarted.listReleases(REPO)).value, first.value);
+  assert.deepEqual(statuses(fake), [304, 304]);
+  // Gone from GitHub: not found, and nothing of it is kept to be sent again as an ETag.
+  fake.repoMissing(REPO);
+  await assert.rejects(restarted.listReleases(REPO), (e: unknown) => e instanceof ReleaseError && e.code === 'not_found');
+  const firstPage = `${fake.apiUrl}/repos/${REPO}/releases?per_page=100`;
+  assert.equal((db.prepare('SELECT count(*) AS n FROM http_cache WHERE url = ?').get(firstPage) as { n: number }).n, 0);
+  fake.resetRequests();
+  await assert.rejects(restarted.listReleases(REPO));
+  assert.equal(fake.requests[0]!.headers['if-none-match'], undefined);
+});
+
 test('ETag over several pages: 304s still follow the pages remembered from the 200s', async (t) => {
   const { fake, client } = await setup(t);
   for (let i = 0; i < 150; i++) fake.addRelease(REPO, { tag: `v0.${i}.0` });

@@ -22,6 +22,12 @@ export function compareVersions(a: string, b: string): number {
   return semver.compare(a, b);
 }
 
+/** `items` sorted by their versions (valid, see parseVersion), highest first; each version is parsed once. */
+export function newestFirst<T>(items: readonly T[], versionOf: (item: T) => string): T[] {
+  const keyed = items.map((item) => ({ item, v: new semver.SemVer(versionOf(item)) }));
+  return keyed.sort((a, b) => b.v.compare(a.v)).map((k) => k.item);
+}
+
 export function isPrerelease(version: string): boolean {
   return semver.prerelease(version) !== null;
 }

@@ -142,7 +142,6 @@ export class UpdateChecker {
   private async checkOne(c: Component): Promise<{ row: ComponentStatus; error: string | null }> {
     const installed = this.o.readInstalled(c);
     const at = new Date().toISOString();
-    const previous = this.o.store.get(c.name);
     try {
       const fetched = await this.o.source.listReleases(c.repo);
       const latest = pickLatest(fetched.value, this.o.config.includePrerelease);
@@ -163,6 +162,7 @@ export class UpdateChecker {
       return { row: status, error: null };
     } catch (error) {
       // No fresh answer and nothing cached: keep what was known, say it is stale and why.
+      const previous = this.o.store.get(c.name);
       const why = (error as Error).message;
       this.o.logger.warn({ component: c.name, err: error }, `check of ${c.name} failed: ${why}`);
       const latestVersion = previous?.latest_version ?? null;

@@ -122,6 +122,59 @@ export function nextLink(header: string | null): string | null {
 }
 
 // ---------------------------------------------------------------------------------------
+// Answers already parsed. A 304 says the cached answer still holds; parsing its text again (and
+// reading it from the database) was a good part of a warm check's CPU. So the last parsed value of
+// each URL is kept with its ETag, up to a bound on the size of the texts they came from, and a 304
+// for that ETag returns it as is. The database's cache stays the reference: the stale answers and
+// a restart read it.
+
+/** How much answer text (UTF-16 code units) the parsed answers kept may stand for, all URLs together. */
+const PARSED_MAX_CHARS = 2 * 1024 * 1024;
+
+interface ParsedAnswer {
+  etag: string;
+  value: unknown;
+  link: string | null;
+  chars: number;
+}
+
+class ParsedAnswers {
+  private readonly byUrl = new Map<string, ParsedAnswer>();
+  private chars = 0;
+
+  constructor(private readonly maxChars = PARSED_MAX_CHARS) {}
+
+  get(url: string): ParsedAnswer | undefined {
+    const found = this.byUrl.get(url);
+    if (found) {
+      // Most recently used last: eviction takes the oldest first.
+      this.byUrl.delete(url);
+      this.byUrl.set(url, found);
+    }
+    return found;
+  }
+
+  set(url: string, answer: ParsedAnswer): void {
+    this.delete(url);
+    if (answer.chars > this.maxChars) return;
+    for (const [oldest, old] of this.byUrl) {
+      if (this.chars + answer.chars <= this.maxChars) break;
+      this.byUrl.delete(oldest);
+      this.chars -= old.chars;
+    }
+    this.byUrl.set(url, answer);
+    this.chars += answer.chars;
+  }
+
+  delete(url: string): void {
+    const old = this.byUrl.get(url);
+    if (!old) return;
+    this.byUrl.delete(url);
+    this.chars -= old.chars;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
 // The client.
 
 interface Answer {
@@ -167,6 +220,7 @@ export class GitHubClient {
   private readonly now: () => number;
   /** Epoch ms until which GitHub's API is not asked at all (its limits are per token or IP). */
   private blockedUntil = 0;
+  private readonly parsed = new ParsedAnswers();
 
   constructor(options: GitHubClientOptions) {
     this.apiUrl = new URL(options.apiUrl.replace(/\/+$/, '') + '/');
@@ -263,14 +317,16 @@ export class GitHubClient {
    * the error. `offline` skips the network and falls back as if that error had happened.
    */
   private async getApi<T>(url: string, parse: (body: string) => T, offline: ReleaseError | null = null): Promise<Fetched<Page<T>> | null> {
-    const cached = this.cache.get(url);
+    // A URL has one meaning (a list, a release), so what was parsed for it is of the type asked for.
+    const known = this.parsed.get(url) as (ParsedAnswer & { value: T }) | undefined;
+    const cached = known ? null : this.cache.get(url);
     let answer: Answer;
     try {
       if (offline) throw offline;
-      answer = await this.send(url, { api: true, etag: cached?.etag ?? null, cap: API_BODY_CAP });
+      answer = await this.send(url, { api: true, etag: known?.etag ?? cached?.etag ?? null, cap: API_BODY_CAP });
     } catch (error) {
       if (error instanceof ReleaseError && (error.code === 'unreachable' || error.code === 'rate_limited')) {
-        return this.stale(url, cached, parse, error);
+        return this.stale(url, cached ?? this.cache.get(url), parse, error);
       }
       throw error;
     }
@@ -278,16 +334,27 @@ export class GitHubClient {
     if (answer.status === 200) {
       const value = parse(answer.body);
       const link = header(answer.headers, 'link');
-      this.cache.put(url, validEtag(answer.headers.etag), answer.body, link, at);
+      const etag = validEtag(answer.headers.etag);
+      this.cache.put(url, etag, answer.body, link, at);
+      if (etag) this.parsed.set(url, { etag, value, link, chars: answer.body.length });
+      else this.parsed.delete(url);
       return { value: { value, link, failure: null }, stale: false, reason: null, fetchedAt: at };
     }
-    if (answer.status === 304 && cached) {
-      const value = parse(cached.body);
+    if (answer.status === 304 && (known || cached)) {
+      let value: T;
+      let link: string | null;
+      if (known) ({ value, link } = known);
+      else {
+        value = parse(cached!.body);
+        link = cached!.link;
+        if (cached!.etag) this.parsed.set(url, { etag: cached!.etag, value, link, chars: cached!.body.length });
+      }
       this.cache.confirm(url, at);
-      return { value: { value, link: cached.link, failure: null }, stale: false, reason: null, fetchedAt: at };
+      return { value: { value, link, failure: null }, stale: false, reason: null, fetchedAt: at };
     }
     if (answer.status === 404) {
       this.cache.delete(url);
+      this.parsed.delete(url);
       return null;
     }
     throw this.statusError(answer, url);

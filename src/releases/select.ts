@@ -4,7 +4,7 @@
  * tag) only with `includePrerelease`. Tags that are not versions are passed over.
  */
 import type { Release } from './types.js';
-import { compareVersions, isPrerelease, parseVersion } from '../core/versions.js';
+import { isPrerelease, newestFirst, parseVersion } from '../core/versions.js';
 
 export interface Candidate {
   release: Release;
@@ -21,7 +21,7 @@ export function offered(releases: Release[], includePrerelease: boolean): Candid
     if (!includePrerelease && (release.prerelease || isPrerelease(version))) continue;
     out.push({ release, version });
   }
-  return out.sort((a, b) => compareVersions(b.version, a.version));
+  return newestFirst(out, (c) => c.version);
 }
 
 export function pickLatest(releases: Release[], includePrerelease: boolean): Candidate | null {

@@ -7,7 +7,7 @@
  * (docs/performance.md, "Check CPU"). So what a compose file names is kept per path while the file
  * is unchanged (same inode, size, mtime and ctime: the updater's own writes replace the file, and
  * an edit changes its mtime), and read again as soon as it changes. What is kept is small: the
- * image text of each service, or why the file cannot be read.
+ * version of each service, or why the file cannot be read.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { parseDocument } from 'yaml';
@@ -51,8 +51,8 @@ export function versionFromImage(image: unknown): Installed {
   return { version, raw: ref.tag, reason: null };
 }
 
-/** What a compose file names: each service's `image:` value, or why the file cannot be used. */
-type ComposeImages = { images: Map<string, unknown> } | { problem: string };
+/** What a compose file names: each service's version (from its `image:`), or why the file cannot be used. */
+type ComposeImages = { versions: Map<string, Installed> } | { problem: string };
 
 const cannotRead = (composeFile: string, error: unknown) =>
   `cannot read the compose file ${composeFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`;
@@ -60,15 +60,15 @@ const cannotRead = (composeFile: string, error: unknown) =>
 function parseImages(composeFile: string, text: string): ComposeImages {
   const doc = parseDocument(text);
   if (doc.errors.length > 0) return { problem: `the compose file ${composeFile} is not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}` };
-  const images = new Map<string, unknown>();
+  const versions = new Map<string, Installed>();
   const services = doc.get('services');
   if (services && typeof services === 'object' && 'items' in services && Array.isArray(services.items)) {
     for (const pair of services.items as Array<{ key: unknown }>) {
       const name = (pair.key as { value?: unknown } | null)?.value ?? pair.key;
-      if (typeof name === 'string') images.set(name, doc.getIn(['services', name, 'image']));
+      if (typeof name === 'string') versions.set(name, versionFromImage(doc.getIn(['services', name, 'image'])));
     }
   }
-  return { images };
+  return { versions };
 }
 
 /** Compose files by path, each with the identity of the file it was read from. */
@@ -83,8 +83,8 @@ export class ComposeImagesCache {
   version(composeFile: string, service: string): Installed {
     let stamp: string;
     try {
-      const st = statSync(composeFile, { bigint: true });
-      stamp = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+      const st = statSync(composeFile);
+      stamp = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
     } catch (error) {
       this.files.delete(composeFile);
       return unknown(cannotRead(composeFile, error));
@@ -104,8 +104,8 @@ export class ComposeImagesCache {
       this.files.set(composeFile, entry);
     }
     if ('problem' in entry.found) return unknown(entry.found.problem);
-    if (!entry.found.images.has(service)) return unknown(`the compose file ${composeFile} has no service "${service}"`);
-    return versionFromImage(entry.found.images.get(service));
+    const found = entry.found.versions.get(service);
+    return found ? { ...found } : unknown(`the compose file ${composeFile} has no service "${service}"`);
   }
 }
 
