@@ -6,6 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { configJsonSchema } from '../src/config/index.js';
+import { inbound, jsonSchema, outbound } from '../src/contract/index.js';
 
 type Schema = Record<string, any>;
 
@@ -135,10 +136,60 @@ export async function apiReference(): Promise<string> {
         out.push(`Answers: ${Object.keys(op.responses ?? {}).map((c) => `\`${c}\``).join(', ')}`, '');
       }
     }
+    out.push(...messageReference());
     return out.join('\n');
   } finally {
     await w.close();
   }
+}
+
+/** Rows `| field | type |` of a message body, nested fields as `a.b`, `a[].b`, `a.<name>.b`. */
+function fieldRows(s: Schema, path: string, out: string[]) {
+  if (s.type === 'object' && s.properties) {
+    for (const [k, v] of Object.entries(s.properties as Schema)) {
+      const p = path ? `${path}.${k}` : k;
+      const optional = !(s.required ?? []).includes(k);
+      out.push(`| \`${p}\` | ${fieldType(v as Schema)}${optional ? ' (optional)' : ''} |`);
+      fieldRows(v as Schema, p, out);
+    }
+  } else if (s.type === 'object' && typeof s.additionalProperties === 'object') {
+    fieldRows(s.additionalProperties, `${path}.<name>`, out);
+  } else if (s.type === 'array' && s.items) {
+    fieldRows(s.items, `${path}[]`, out);
+  }
+}
+
+/** The messages of /ws (and of every message transport), from the contract's schemas. */
+function messageReference(): string[] {
+  const out = [
+    '## Messages (`/ws`)',
+    '',
+    'Generated from the same contract (`src/contract/`). Every message is `{"subject": string, "body": any}`; liveness, replay and limits: [websocket.md](websocket.md).',
+    '',
+    '### Inbound',
+    '',
+  ];
+  for (const [subject, schema] of Object.entries(inbound)) {
+    out.push(`#### \`${subject}\``, '');
+    if (schema === undefined) {
+      out.push('Body: ignored.', '');
+      continue;
+    }
+    const s = jsonSchema(schema, 'input') as Schema;
+    const types = Array.isArray(s.type) ? (s.type as string[]) : [s.type];
+    if (types.includes('object')) {
+      out.push(`Body${types.includes('null') ? ' (none, or)' : ''}:`, '', '| field | type |', '|---|---|');
+      fieldRows({ ...s, type: 'object' }, '', out);
+      out.push('');
+    } else out.push(`Body: ${fieldType(s)}${s.description ? `, ${s.description}` : ''}.`, '');
+  }
+  out.push('### Outbound', '');
+  for (const [subject, schema] of Object.entries(outbound)) {
+    out.push(`#### \`${subject}\``, '', '| field | type |', '|---|---|');
+    fieldRows(jsonSchema(schema, 'output') as Schema, '', out);
+    out.push('');
+  }
+  return out;
 }
 
 export const REFERENCE_FILE = fileURLToPath(new URL('../docs/configuration-reference.md', import.meta.url));
