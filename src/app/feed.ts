@@ -107,7 +107,6 @@ export class Feed {
 
   /** A new receiver: idle until it goes live or replays. */
   subscribe(sink: FeedSink): Subscription {
-    const feed = this;
     const s: Subscriber = {
       sink,
       mode: 'idle',
@@ -118,9 +117,9 @@ export class Feed {
       get closed() {
         return this.ended;
       },
-      live: () => feed.goLive(s),
-      replay: (afterSeq?: number) => feed.replay(s, afterSeq),
-      close: () => feed.drop(s),
+      live: () => this.goLive(s),
+      replay: (afterSeq?: number) => this.replay(s, afterSeq),
+      close: () => this.drop(s),
     };
     if (!this.closed) this.subscribers.add(s);
     return s;
