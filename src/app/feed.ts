@@ -43,6 +43,8 @@ export interface FeedSink {
   send(message: OutboundMessage): boolean;
   /** Asked before each replayed message: a promise makes the replay wait for it (the receiver is behind). */
   pace?(): Promise<void> | undefined;
+  /** The subjects it wants (default: every one); nothing is computed for a subject no one wants. */
+  readonly subjects?: ReadonlySet<OutboundMessage['subject']>;
 }
 
 /** A receiver's place in the feed. */
@@ -105,7 +107,6 @@ export class Feed {
 
   /** A new receiver: idle until it goes live or replays. */
   subscribe(sink: FeedSink): Subscription {
-    const feed = this;
     const s: Subscriber = {
       sink,
       mode: 'idle',
@@ -116,9 +117,9 @@ export class Feed {
       get closed() {
         return this.ended;
       },
-      live: () => feed.goLive(s),
-      replay: (afterSeq?: number) => feed.replay(s, afterSeq),
-      close: () => feed.drop(s),
+      live: () => this.goLive(s),
+      replay: (afterSeq?: number) => this.replay(s, afterSeq),
+      close: () => this.drop(s),
     };
     if (!this.closed) this.subscribers.add(s);
     return s;
@@ -135,7 +136,9 @@ export class Feed {
    */
   checked(statuses: ComponentStatus[]): void {
     if (this.closed) return;
-    this.broadcast({ subject: 'update_check_result', body: this.queries.checkResult(statuses) });
+    if (this.wanted('update_check_result')) this.broadcast({ subject: 'update_check_result', body: this.queries.checkResult(statuses) });
+    // system_info asks every service whether it runs: not for no one (a one-shot CLI check, /metrics alone).
+    if (!this.wanted('system_info')) return;
     this.queries.systemInfo().then(
       (body) => {
         if (!this.closed) this.broadcast({ subject: 'system_info', body });
@@ -192,8 +195,14 @@ export class Feed {
     this.subscribers.delete(s);
   }
 
+  private wanted(subject: OutboundMessage['subject']): boolean {
+    for (const s of this.subscribers) if (!s.sink.subjects || s.sink.subjects.has(subject)) return true;
+    return false;
+  }
+
   private send(s: Subscriber, message: OutboundMessage): boolean {
     if (s.ended) return false;
+    if (s.sink.subjects && !s.sink.subjects.has(message.subject)) return true;
     if (s.sink.send(message)) return true;
     this.drop(s);
     return false;

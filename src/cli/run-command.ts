@@ -90,6 +90,7 @@ async function inProcess(config: Config, req: RunRequest): Promise<RunView | num
         // Each transition as it is committed (the feed sends it in the same step).
         feed
           .subscribe({
+            subjects: new Set(['updater_progress']),
             send: (m) => {
               if (m.subject === 'updater_progress' && !m.body.transient) printLine({ at: new Date().toISOString(), to: m.body.state, message: m.body.message });
               return true;

@@ -68,6 +68,7 @@ export function createMetrics({ queries, feed }: Application): { registry: Regis
   // time here is its commit's.
   const entered = new Map<number, { state: string; at: number; started: number }>();
   const subscription = feed.subscribe({
+    subjects: new Set(['updater_progress']),
     send(message) {
       if (message.subject !== 'updater_progress' || message.body.transient) return true;
       const t = message.body;

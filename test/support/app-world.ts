@@ -1,22 +1,18 @@
 /**
  * An app on the real systemd of the test bed: a tiny Python HTTP service installed under the
  * bed's apps directory (the same path inside the systemd container), its unit, an optional venv,
- * a fake GitHub offering release tarballs, and a real engine with the app driver.
+ * a fake GitHub offering release tarballs, and a real core (src/main.ts) with the app kind.
  */
 import { chmodSync, mkdirSync, readFileSync, writeFileSync, readdirSync, lstatSync, readlinkSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, relative } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { pino } from 'pino';
-import { openDatabase } from '../../src/journal/database.js';
-import { Journal } from '../../src/journal/journal.js';
-import { Engine } from '../../src/engine/engine.js';
-import { GitHubClient } from '../../src/releases/github.js';
-import { ReleaseDiscovery } from '../../src/releases/discovery.js';
-import { ComponentDriver } from '../../src/drivers/component-driver.js';
-import { AppDriver } from '../../src/kinds/app/app-driver.js';
+import type { Journal } from '../../src/journal/journal.js';
+import type { Engine } from '../../src/engine/engine.js';
 import type { AppComponent } from '../../src/kinds/app/index.js';
 import { startFakeGitHub, type FakeAssetSpec, type FakeGitHub } from '../../src/demo/local-github.js';
+import { createCore, type Core } from '../../src/main.js';
+import { testConfig, testLogger } from './harness.js';
 import { freePort, run, type Bed } from './testbed.js';
 
 /** app.py: serves /health with the VERSION; BEHAVIOUR tweaks it per release. */
@@ -93,9 +89,9 @@ export interface AppWorld {
   port: number;
   component: AppComponent;
   gh: FakeGitHub;
+  core: Core;
   journal: Journal;
   engine: Engine;
-  driver: AppDriver;
   systemctl: (...args: string[]) => Promise<{ code: number; stdout: string; stderr: string }>;
   health(): Promise<{ status: number; body: unknown }>;
   close(): Promise<void>;
@@ -141,11 +137,6 @@ export async function appWorld(bed: Bed, releases: ReleaseSpec[], options: { ven
     gh.addRelease('o/sample-app', { tag: `v${spec.version}`, assets });
   }
 
-  const db = openDatabase(join(options.journalDir ?? dataDir, 'updater.db'));
-  const journal = new Journal(db);
-  const logger = pino({ level: process.env.TEST_LOG ?? 'silent' });
-  const client = new GitHubClient({ apiUrl: gh.apiUrl, rawUrl: gh.rawUrl, token: null, cache: journal.httpCache, logger });
-  const discovery = new ReleaseDiscovery(client, { includePrerelease: false, updaterVersion: '0.1.0' });
   const component: AppComponent = {
     name: 'sample-app',
     kind: 'app',
@@ -159,8 +150,12 @@ export async function appWorld(bed: Bed, releases: ReleaseSpec[], options: { ven
     maxDownloadMB: 64,
     ...(venv ? { venv, pipInstall: ['docker', 'exec', bed.systemd, join(venv, 'bin', 'pip'), 'install', '--no-index'] } : {}),
   };
-  const driver = new AppDriver(component, { backupDir, backupRetention: 3, dataDir, githubToken: null });
-  const engine = new Engine({ journal, components: [component], driverFor: () => new ComponentDriver(component, driver, discovery), logger });
+  // The journal may live on a disk of its own (journalDir); downloads stay in dataDir.
+  const core = createCore({
+    config: testConfig({ dataDir, backupDir, github: { apiUrl: gh.apiUrl, rawUrl: gh.rawUrl, token: null }, components: [component] }),
+    logger: testLogger(),
+    ...(options.journalDir ? { databasePath: join(options.journalDir, 'updater.db') } : {}),
+  });
   const health = async () => {
     try {
       const r = await fetch(`http://127.0.0.1:${port}/health`);
@@ -178,9 +173,9 @@ export async function appWorld(bed: Bed, releases: ReleaseSpec[], options: { ven
     port,
     component,
     gh,
-    journal,
-    engine,
-    driver,
+    core,
+    journal: core.journal,
+    engine: core.engine,
     systemctl: (...args) => dexec('systemctl', ...args),
     health,
     async close() {
@@ -188,7 +183,7 @@ export async function appWorld(bed: Bed, releases: ReleaseSpec[], options: { ven
       await dexec('rm', '-f', `/etc/systemd/system/${unit}.service`);
       await dexec('systemctl', 'daemon-reload');
       await dexec('systemctl', 'reset-failed');
-      db.close();
+      await core.close();
       await gh.close();
       await run('rm', ['-rf', base]);
     },

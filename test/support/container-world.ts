@@ -1,22 +1,17 @@
 /**
  * A compose project of the sample service on the real test bed, a fake GitHub offering its
- * releases, and a real engine with the container driver over a real SQLite file.
+ * releases, and a real core (src/main.ts) with the container kind over a real SQLite file.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { pino } from 'pino';
-import { openDatabase } from '../../src/journal/database.js';
-import { Journal } from '../../src/journal/journal.js';
-import { Engine } from '../../src/engine/engine.js';
-import { GitHubClient } from '../../src/releases/github.js';
-import { ReleaseDiscovery } from '../../src/releases/discovery.js';
-import { ComponentDriver } from '../../src/drivers/component-driver.js';
-import { ContainerDriver } from '../../src/kinds/container/container-driver.js';
+import type { Journal } from '../../src/journal/journal.js';
+import type { Engine } from '../../src/engine/engine.js';
 import { DockerEngine } from '../../src/kinds/container/engine-api.js';
 import { detectCompose } from '../../src/kinds/container/compose-cli.js';
 import type { ContainerComponent } from '../../src/kinds/container/index.js';
 import { startFakeGitHub, type FakeGitHub } from '../../src/demo/local-github.js';
-import { cleanup, tempDir } from './harness.js';
+import { createCore, type Core } from '../../src/main.js';
+import { cleanup, tempDir, testConfig, testLogger } from './harness.js';
 import { freePort, run, type Bed } from './testbed.js';
 
 export const SAMPLE_TAGS = ['v1.0.0', 'v1.1.0', 'v1.2.0', 'v1.3.0', 'v9.9.9'];
@@ -43,8 +38,10 @@ export interface ContainerWorld {
   port: number;
   component: ContainerComponent;
   gh: FakeGitHub;
+  core: Core;
   journal: Journal;
   engine: Engine;
+  /** A Docker client of the test's own, to look at what the updater did. */
   docker: DockerEngine;
   compose: (...args: string[]) => Promise<{ code: number; stdout: string; stderr: string }>;
   containerImage(): Promise<string | null>;
@@ -70,11 +67,6 @@ export async function containerWorld(bed: Bed, options: { retention?: number; he
 
   const gh = await startFakeGitHub();
   for (const tag of SAMPLE_TAGS) gh.addRelease('o/sample', { tag, body: `sample ${tag}` });
-  const db = openDatabase(join(options.journalDir ?? dir, 'updater.db'));
-  const journal = new Journal(db);
-  const logger = pino({ level: process.env.TEST_LOG ?? 'silent' });
-  const client = new GitHubClient({ apiUrl: gh.apiUrl, rawUrl: gh.rawUrl, token: null, cache: journal.httpCache, logger });
-  const discovery = new ReleaseDiscovery(client, { includePrerelease: false, updaterVersion: '0.1.0' });
   const component = {
     name: 'sample',
     kind: 'container',
@@ -84,10 +76,19 @@ export async function containerWorld(bed: Bed, options: { retention?: number; he
     health: { url: `http://127.0.0.1:${port}/health`, timeoutSeconds: options.healthTimeoutSeconds ?? 8 },
     minFreeMB: 1,
   } as ContainerComponent;
+  const core = createCore({
+    config: testConfig({
+      dataDir: dir,
+      backupDir,
+      backupRetention: options.retention ?? 3,
+      github: { apiUrl: gh.apiUrl, rawUrl: gh.rawUrl, token: null },
+      components: [component],
+    }),
+    logger: testLogger(),
+    // The journal may live on a disk of its own (journalDir).
+    ...(options.journalDir ? { databasePath: join(options.journalDir, 'updater.db') } : {}),
+  });
   const docker = new DockerEngine();
-  const kind = new ContainerDriver(component, { backupDir, backupRetention: options.retention ?? 3 }, docker);
-  const driver = new ComponentDriver(component, kind, discovery);
-  const engine = new Engine({ journal, components: [component], driverFor: () => driver, logger });
   const containerImage = async () => {
     const id = (await compose('ps', '-q', 'sample')).stdout.trim();
     if (!id) return null;
@@ -100,15 +101,16 @@ export async function containerWorld(bed: Bed, options: { retention?: number; he
     port,
     component,
     gh,
-    journal,
-    engine,
+    core,
+    journal: core.journal,
+    engine: core.engine,
     docker,
     compose,
     containerImage,
     imageId: (ref) => docker.imageId(ref),
     async close() {
       await compose('down', '--remove-orphans', '-t', '1');
-      db.close();
+      await core.close();
       await gh.close();
       cleanup(dir);
     },

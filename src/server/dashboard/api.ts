@@ -1,12 +1,12 @@
 /** The REST side: the shapes the dashboard reads and one `api()` call with the token. */
-import type { CheckResult, ComponentView, Run as RunShape, RunTransition } from '../../contract/shapes.js';
+import type { CheckResult, ComponentView, ProgressBody, Run as RunShape, RunTransition } from '../../contract/shapes.js';
 
 // The contract's own declarations (src/contract/shapes.ts), so the server and the page cannot drift.
 export type Component = ComponentView;
 export type Run = RunShape;
 export type { CheckResult };
 
-export type Level = 'info' | 'warn' | 'error' | 'debug';
+export type Level = ProgressBody['level'];
 
 /** A transition as the page keeps it: from REST, or first seen over the socket (no event yet). */
 export interface Transition extends Omit<RunTransition, 'event' | 'level'> {
