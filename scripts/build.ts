@@ -52,7 +52,7 @@ export async function buildDist(out = OUT): Promise<{ files: Record<string, numb
     splitting: true,
     format: 'esm',
     platform: 'node',
-    target: 'node20',
+    target: 'node24',
     external: ['better-sqlite3', 'esbuild', 'cpu-features'],
     alias: { ssh2: join(STUBS, 'ssh2.ts'), '@grpc/grpc-js': join(STUBS, 'grpc.ts'), '@grpc/proto-loader': join(STUBS, 'grpc.ts') },
     define: { __UPDATER_BUNDLE__: 'true' },
