@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { PACKAGE_ROOT } from '../src/paths.js';
 import { cleanup, tempDir } from './support/harness.js';
@@ -64,6 +64,8 @@ test('Node 24 is required in one place per tool: engines, engine-strict, bin/che
   assert.match(read('bin', 'check-node.cjs'), /^var REQUIRED = 24;$/m, 'bin/check-node.cjs requires what engines says');
   for (const script of ['start', 'test', 'updater']) assert.match(pkg.scripts[script]!, /^node bin\/check-node\.cjs && /, `npm ${script} checks the node first`);
   assert.match(read('bin', 'updater.mjs'), /^import '\.\/check-node\.cjs';$/m, 'the launcher checks it too');
+  assert.match(read('deploy', 'updater.service'), /^# \/usr\/bin\/node must be Node 24/m, 'the unit says which node it runs');
+  assert.deepEqual([...read('deploy', 'Dockerfile').matchAll(/^FROM (\S+)/gm)].map((m) => m[1]), ['node:24-bookworm-slim', 'node:24-bookworm-slim'], 'both stages of the image');
   const readme = read('README.md');
   assert.ok(readme.includes('npm install && npm start ') && readme.includes('npm install && npm test '), "the README's two commands");
 });
