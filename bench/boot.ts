@@ -81,7 +81,7 @@ async function boot(cwd: string, port: number, command: string[]): Promise<Boote
   const child = spawn(command[0]!, command.slice(1), { cwd, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, UPDATER_LOG_LEVEL: 'info' } });
   let out = '';
   const checked = new Promise<void>((resolve) => {
-    child.stdout!.on('data', (b: Buffer) => {
+    child.stdout.on('data', (b: Buffer) => {
       out += b.toString();
       if (out.includes('"msg":"boot check done"')) resolve();
     });

@@ -93,7 +93,7 @@ export async function apiReference(): Promise<string> {
   const { apiWorld } = await import('../test/support/api-harness.js');
   const w = await apiWorld();
   try {
-    const doc = (await w.app.inject('/openapi.json')).json() as Schema;
+    const doc = (await w.app.inject('/openapi.json')).json<Schema>();
     const out = [
       '# HTTP API',
       '',

@@ -22,7 +22,6 @@ import { cleanup, openHarness, seedRoot, tempDir, type Harness } from './support
 
 interface Envelope {
   subject: string;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   body: any;
 }
 

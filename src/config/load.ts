@@ -86,7 +86,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): LoadedConfig {
   let raw: Record<string, unknown>;
   if (yamlPath !== undefined) raw = readYaml(yamlPath, source);
   else if (iniPath !== undefined) raw = {};
-  else raw = structuredClone(DEMO_CONFIG) as Record<string, unknown>;
+  else raw = structuredClone(DEMO_CONFIG);
 
   const draft: Draft = {
     raw,
@@ -192,7 +192,7 @@ function applyIni(draft: Draft, iniPath: string, text: string): void {
   const existing = draft.raw.components;
   if (existing !== undefined && existing !== null && !(Array.isArray(existing) && existing.length === 0)) return;
 
-  const owner = (account as string | undefined) ?? INI_DEFAULTS.githubAccount;
+  const owner = account ?? INI_DEFAULTS.githubAccount;
   const composeFile = get('dockerComposePath') ?? INI_DEFAULTS.dockerComposePath;
   draft.raw.components = [
     {

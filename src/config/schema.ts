@@ -306,7 +306,7 @@ export type _SchemaMatchesTypes = Assert<
 
 /** JSON Schema (draft 2020-12) of what a user may write, for generated docs. */
 export function configJsonSchema(): Record<string, unknown> {
-  return z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  return z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' });
 }
 
 /**
