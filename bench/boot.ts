@@ -3,9 +3,11 @@
  * the systemd unit does) with a realistic configuration (one container and one app component,
  * checks against a local stand-in for GitHub) and 10 000 runs in the journal: spawn → `/healthz`
  * answers with recovery done, against the same start on an empty journal, measured in the same
- * run. The helpers here also serve the idle-memory bench (bench/idle.ts).
+ * run; and, when a Node 20 is on the machine, the same build started by it in the same rounds
+ * (bench/other-node.ts), so a figure taken on a busy machine can still be compared. The helpers
+ * here also serve the idle-memory bench (bench/idle.ts).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadavg } from 'node:os';
@@ -17,6 +19,7 @@ import { PACKAGE_ROOT } from '../src/paths.js';
 import { buildDist } from '../scripts/build.js';
 import { cleanup, tempDir } from '../test/support/harness.js';
 import { freePort } from '../test/support/testbed.js';
+import { findNode, packageFor } from './other-node.js';
 import { fmt, verdict, type Section } from './util.js';
 
 const LAUNCHER = join(PACKAGE_ROOT, 'bin', 'updater.mjs');
@@ -125,9 +128,15 @@ export async function benchBoot(): Promise<Section> {
     for (const dir of [full, empty]) writeDevice(dir, github, port);
     fillJournal(join(full, 'data'), RUNS);
     const built = [LAUNCHER, 'serve'];
+    const node20 = findNode(20);
+    const pkg20 = node20 ? packageFor(node20, join(empty, 'package-node20')) : 'no Node 20 on this machine';
+    // dist/ run directly: the launcher refuses Node 20. Its settings are given as bin/updater.mjs's line has them.
+    const built20 = node20 && typeof pkg20 !== 'string' ? [node20, '--max-semi-space-size=1', join(pkg20.dir, 'dist', 'updater.js'), 'serve'] : null;
     await (await boot(empty, port, built)).stop(); // the page cache warm, as on a device's restart
+    if (built20) await (await boot(full, port, built20, { MALLOC_ARENA_MAX: '2' })).stop();
     const fullRuns: number[] = [];
     const emptyRuns: number[] = [];
+    const node20Runs: number[] = [];
     for (let i = 0; i < ROUNDS; i++) {
       const e = await boot(empty, port, built);
       emptyRuns.push(e.readyMs);
@@ -135,9 +144,15 @@ export async function benchBoot(): Promise<Section> {
       const f = await boot(full, port, built);
       fullRuns.push(f.readyMs);
       await f.stop();
+      if (built20) {
+        const o = await boot(full, port, built20, { MALLOC_ARENA_MAX: '2' });
+        node20Runs.push(o.readyMs);
+        await o.stop();
+      }
     }
     const f = median(fullRuns);
     const e = median(emptyRuns);
+    const v20 = node20 ? spawnSync(node20, ['--version'], { encoding: 'utf8' }).stdout.trim() : '';
     return {
       title: `Boot: ${RUNS.toLocaleString('en')} runs (${(RUNS * 6).toLocaleString('en')} transitions) in the journal`,
       rows: [
@@ -146,6 +161,9 @@ export async function benchBoot(): Promise<Section> {
       notes: [
         `The service: \`bin/updater.mjs serve\` on ${process.version}, i.e. the build (dist/, \`npm run build\`) run by plain node with the flags the systemd unit uses (\`--max-semi-space-size=1\`, \`MALLOC_ARENA_MAX=2\`), configured with one container and one app component, checks on (the boot check asks a local stand-in for GitHub). Ready = \`GET /healthz\` answers with recovery done, timed from spawning it; the files are in the page cache, as on a device's restart.`,
         `Boot times (10k runs): ${fullRuns.map((x) => `${fmt(x, 0)} ms`).join(', ')}; empty journal: ${emptyRuns.map((x) => `${fmt(x, 0)} ms`).join(', ')}. Load average while measuring: ${loadavg().map((x) => x.toFixed(1)).join(' ')} (2 cores).`,
+        built20
+          ? `The same build on ${v20} (${node20}, dist/ run directly with the same settings and a better-sqlite3 compiled for it), 10k runs, in the same rounds: ${node20Runs.map((x) => `${fmt(x, 0)} ms`).join(', ')} (median ${fmt(median(node20Runs), 0)} ms).`
+          : `Node 20: not measured (${typeof pkg20 === 'string' ? pkg20 : 'unavailable'}).`,
         'The journal\'s size does not show in the boot time: recovery reads only unfinished runs, through an index.',
         'Its memory once idle is the next section ("Idle memory").',
       ],
