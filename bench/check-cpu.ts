@@ -20,7 +20,6 @@ import { GitHubClient } from '../src/releases/github.js';
 import { UpdateChecker } from '../src/releases/checker.js';
 import { readInstalled } from '../src/kinds/index.js';
 import { composeImages } from '../src/kinds/container/installed.js';
-import type { ComponentConfig } from '../src/config/index.js';
 import { cleanup, tempDir, TSX_IMPORT } from '../test/support/harness.js';
 import { fmt, percentile, verdict, type Section } from './util.js';
 
@@ -54,10 +53,10 @@ function composeText(): string {
 async function startStandIn(repos: Record<string, Array<{ tag: string; body: string }>>): Promise<{ apiUrl: string; stop: () => void }> {
   const child = spawn(process.execPath, ['--import', TSX_IMPORT, join(import.meta.dirname, 'fake-github-child.ts'), JSON.stringify({ repos })], { stdio: ['pipe', 'pipe', 'inherit'] });
   const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once('line', resolve);
+    createInterface({ input: child.stdout }).once('line', resolve);
     child.once('exit', (code) => reject(new Error(`the GitHub stand-in exited (${code})`)));
   });
-  return { apiUrl: (JSON.parse(line) as { apiUrl: string }).apiUrl, stop: () => child.stdin!.end() };
+  return { apiUrl: (JSON.parse(line) as { apiUrl: string }).apiUrl, stop: () => child.stdin.end() };
 }
 
 interface Samples {
@@ -98,7 +97,7 @@ export async function benchCheckCpu(): Promise<Section> {
     mkdirSync(join(dir, 'compose'));
     const composeFile = join(dir, 'compose', 'docker-compose.yml');
     writeFileSync(composeFile, composeText());
-    const components = Array.from({ length: N }, (_, i) => ({ name: `c${i}`, kind: 'container', repo: `bench/c${i}`, composeFile, service: `s${i}`, minFreeMB: 0 }) as ComponentConfig);
+    const components = Array.from({ length: N }, (_, i) => ({ name: `c${i}`, kind: 'container', repo: `bench/c${i}`, composeFile, service: `s${i}`, minFreeMB: 0 }));
     const db = openDatabase(join(dir, 'updater.db'));
     const journal = new Journal(db);
     const logger = pino({ level: 'silent' });

@@ -34,11 +34,6 @@ const READY_WITHIN_MS = 60_000;
 const median = (values: number[]) => percentile(values, 50);
 const s = (msValue: number) => `${fmt(msValue / 1000, 2)} s`;
 
-interface Probe {
-  version: string | null;
-  health: string | null;
-}
-
 /** What the bench itself can see: the health URL's version, and Docker's health of the service's container. */
 class Observer {
   private project = '';

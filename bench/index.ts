@@ -12,6 +12,7 @@ import { benchWebSocket } from './websocket.js';
 import { benchContainer } from './container.js';
 import { benchReleasePipeline } from './release-pipeline.js';
 import { benchBoot } from './boot.js';
+import { benchIdle } from './idle.js';
 import { benchReads } from './reads.js';
 import { benchCheckCpu } from './check-cpu.js';
 import type { Section } from './util.js';
@@ -23,6 +24,7 @@ const benches: Array<[string, () => Promise<Section>]> = [
   ['container', benchContainer],
   ['release', benchReleasePipeline],
   ['boot', benchBoot],
+  ['idle', benchIdle],
   ['reads', benchReads],
   ['check-cpu', benchCheckCpu],
 ];

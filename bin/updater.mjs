@@ -5,6 +5,8 @@
 // generation of 1 MB semi-spaces instead of 16 MB, and two malloc arenas instead of one per
 // thread. deploy/updater.service and deploy/Dockerfile start node with the same ones
 // (test/launch.test.ts checks that the three agree).
+// On a node older than Node 24 it stops first, with one sentence saying how to get Node 24.
+import './check-node.cjs';
 import { existsSync } from 'node:fs';
 
 const entry = new URL('../dist/updater.js', import.meta.url);

@@ -138,6 +138,8 @@ export function toRunError(error: unknown, phase: RunError['phase']): RunError {
   if (error && typeof error === 'object') {
     const e = error as { code?: unknown; message?: unknown };
     const code = typeof e.code === 'string' && /^[a-z_]+$/.test(e.code) ? e.code : 'failed';
+    // An object thrown without a message: its own toString(), if it has one.
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string
     const message = typeof e.message === 'string' && e.message ? e.message : String(error);
     const nothingChanged = (error as { nothingChanged?: unknown }).nothingChanged === true;
     return nothingChanged ? { code, message, phase, nothingChanged } : { code, message, phase };

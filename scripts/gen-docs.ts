@@ -105,7 +105,7 @@ export async function apiReference(): Promise<string> {
   const { apiWorld } = await import('../test/support/api-harness.js');
   const w = await apiWorld();
   try {
-    const doc = (await w.app.inject('/openapi.json')).json() as Schema;
+    const doc = (await w.app.inject('/openapi.json')).json<Schema>();
     const out = [
       '# HTTP API',
       '',
@@ -175,7 +175,7 @@ function messageReference(): string[] {
       out.push('Body: ignored.', '');
       continue;
     }
-    const s = jsonSchema(schema, 'input') as Schema;
+    const s = jsonSchema(schema, 'input');
     const types = Array.isArray(s.type) ? (s.type as string[]) : [s.type];
     if (types.includes('object')) {
       out.push(`Body${types.includes('null') ? ' (none, or)' : ''}:`, '', '| field | type |', '|---|---|');
@@ -186,7 +186,7 @@ function messageReference(): string[] {
   out.push('### Outbound', '');
   for (const [subject, schema] of Object.entries(outbound)) {
     out.push(`#### \`${subject}\``, '', '| field | type |', '|---|---|');
-    fieldRows(jsonSchema(schema, 'output') as Schema, '', out);
+    fieldRows(jsonSchema(schema, 'output'), '', out);
     out.push('');
   }
   return out;

@@ -111,7 +111,7 @@ function childKilledAfter(script: string, world: unknown, args: string[], delayM
     let stderr = '';
     let killed = false;
     let exited = false;
-    p.stderr!.on('data', (b) => (stderr += b));
+    p.stderr.on('data', (b) => (stderr += b));
     const killGroup = () => {
       if (exited) return;
       killed = true;

@@ -77,20 +77,19 @@ export function createCore(o: CoreOptions): Core {
     const journal = new Journal(db);
     const releases = o.releases ?? new GitHubClient({ apiUrl: config.github.apiUrl, rawUrl: config.github.rawUrl, token: config.github.token, cache: journal.httpCache, logger });
     const discovery = new ReleaseDiscovery(releases, { includePrerelease: config.includePrerelease, updaterVersion: UPDATER_VERSION });
-    let app: Application | undefined;
     // Every check's result goes to the feed, whoever asked: every client hears it.
-    const checker = new UpdateChecker({ config, store: journal.components, source: releases, readInstalled: installedReader(kinds), logger, onChecked: (statuses) => app?.feed.checked(statuses) });
+    const checker = new UpdateChecker({ config, store: journal.components, source: releases, readInstalled: installedReader(kinds), logger, onChecked: (statuses) => app.feed.checked(statuses) });
     const drivers = o.drivers ? o.drivers(config, discovery) : createDrivers(config, kinds, discovery, logger);
     const engine = new Engine({ journal, components: config.components, driverFor: drivers.driverFor, logger, faults: o.faults, ...o.engine });
     // Before the feed subscribes: when clients hear a run's result, the installed version is already read again.
     const unrefresh = engine.results.subscribe((r) => checker.refreshInstalled(r.component));
-    app = createApplication({ engine, journal, checker, components: config.components, running: drivers.running, kinds: kindNames(kinds), logger });
-    const application = app;
+    // The checker calls onChecked only from check(), never before createCore returns.
+    const app = createApplication({ engine, journal, checker, components: config.components, running: drivers.running, kinds: kindNames(kinds), logger });
 
     let closing: Promise<void> | null = null;
     return {
       config,
-      app: application,
+      app,
       db,
       journal,
       engine,
@@ -102,7 +101,7 @@ export function createCore(o: CoreOptions): Core {
       },
       startChecks() {
         if (config.components.length > 0) {
-          application.commands.check().then(
+          app.commands.check().then(
             (result) => logger.info({ updates: Object.entries(result.components).filter(([, c]) => c.update_available).map(([name]) => name) }, 'boot check done'),
             (error: unknown) => logger.error({ err: error }, `boot check failed: ${(error as Error).message}`),
           );
@@ -113,7 +112,7 @@ export function createCore(o: CoreOptions): Core {
         (closing ??= (async () => {
           checker.stop();
           await Promise.all([engine.close(), ...alongside]);
-          application.feed.close();
+          app.feed.close();
           unrefresh();
           db.close();
         })()),

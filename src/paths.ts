@@ -22,6 +22,5 @@ export const BUNDLED: boolean = typeof __UPDATER_BUNDLE__ !== 'undefined' && __U
 
 declare global {
   // Replaced by esbuild's `define` in scripts/build.ts; undeclared at run time from the sources.
-  // eslint-disable-next-line no-var
   var __UPDATER_BUNDLE__: boolean | undefined;
 }

@@ -384,7 +384,7 @@ describe('a page from another origin, in Chromium, cannot drive the open API', {
       for (const path of ['/', '/api/components']) {
         const res = await page.goto(`http://rebind.example:${port}${path}`);
         assert.equal(res?.status(), 421, path);
-        assert.equal(errorCode(await res!.text()), 'misdirected_host');
+        assert.equal(errorCode(await res.text()), 'misdirected_host');
       }
     } finally {
       await page.close();

@@ -66,8 +66,8 @@ class Service {
           resolve();
         }
       };
-      child.stdout!.on('data', onData);
-      child.stderr!.on('data', onData);
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
         reject(new Error(`the service exited (${code ?? signal}) before listening:\n${out}`));
@@ -156,7 +156,7 @@ it('serves the page, its style and its bundled script from the service, with ETa
     const style = await w.app.inject('/dashboard/style.css');
     assert.equal(style.statusCode, 200);
     assert.match(style.headers['content-type'] as string, /^text\/css/);
-    const doc = (await w.app.inject('/openapi.json')).json() as { paths: Record<string, unknown> };
+    const doc = (await w.app.inject('/openapi.json')).json<{ paths: Record<string, unknown> }>();
     assert.equal(doc.paths['/dashboard/app.js'], undefined, 'not part of the API description');
   } finally {
     await w.close();

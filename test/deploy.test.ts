@@ -1,12 +1,13 @@
 /**
  * The shipped systemd unit (deploy/updater.service), tried for real: the updater installed under
- * the test bed's apps directory, the unit (with its hardening) run by the real systemd of the test
- * bed, answering /healthz; then stopped cleanly.
+ * the test bed's apps directory as docs/install.md leaves it (the build, and node_modules pruned to
+ * the production install: better-sqlite3 alone), run with this node (Node 24) by the unit (with
+ * its hardening) under the real systemd of the test bed, answering /healthz; then stopped cleanly.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { freePort, run, testbed } from './support/testbed.js';
 import { waitFor } from './support/service-process.js';
@@ -23,11 +24,18 @@ test('deploy/updater.service runs the updater under the test bed systemd; /healt
     mkdirSync(join(dir, 'app'), { recursive: true });
     cpSync(process.execPath, join(dir, 'node'));
     for (const part of ['bin', 'dist', 'migrations', 'package.json']) cpSync(join(ROOT, part), join(dir, 'app', part), { recursive: true });
-    // Hard links where possible: node_modules is large and on the same file system here.
-    try {
-      execFileSync('cp', ['-al', join(ROOT, 'node_modules'), join(dir, 'app', 'node_modules')]);
-    } catch {
-      cpSync(join(ROOT, 'node_modules'), join(dir, 'app', 'node_modules'), { recursive: true });
+    // node_modules as `npm prune --omit=dev` leaves it: the production tree (top-level packages;
+    // nested node_modules come with their package). Hard links where possible (same file system).
+    const production = execFileSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: ROOT, encoding: 'utf8' })
+      .trim().split('\n').map((p) => relative(ROOT, p)).filter((p) => /^node_modules\/(@[^/]+\/)?[^/]+$/.test(p));
+    assert.ok(production.includes('node_modules/better-sqlite3') && !production.includes('node_modules/fastify'), production.join(' '));
+    for (const p of production) {
+      mkdirSync(dirname(join(dir, 'app', p)), { recursive: true });
+      try {
+        execFileSync('cp', ['-al', join(ROOT, p), join(dir, 'app', p)]);
+      } catch {
+        cpSync(join(ROOT, p), join(dir, 'app', p), { recursive: true });
+      }
     }
     const port = await freePort();
     mkdirSync(join(dir, 'etc'));

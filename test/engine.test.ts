@@ -255,7 +255,7 @@ test('close() during a step that would go on for a minute: done within 10 s, the
         const timer = setTimeout(() => reject(new Error('no health answer within 60 s')), 60_000);
         ctx.signal.addEventListener('abort', () => {
           clearTimeout(timer);
-          reject(ctx.signal.reason);
+          reject(ctx.signal.reason as Error);
         });
       });
     const results: string[] = [];

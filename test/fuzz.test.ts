@@ -645,7 +645,7 @@ test('auth: every mutation and /ws, without a token or with a wrong one, in ever
         for (const [what, body] of bodies) {
           n++;
           const res = await w.app.inject({ method: 'POST', url: url + q, headers: { ...headers, ...(body.contentType ? { 'content-type': body.contentType } : {}) }, ...(body.payload !== undefined ? { payload: body.payload } : {}) });
-          const e = res.statusCode === 401 ? (res.json() as { error?: { code?: string } }).error : undefined;
+          const e = res.statusCode === 401 ? res.json<{ error?: { code?: string } }>().error : undefined;
           if (res.statusCode !== 401 || e?.code !== 'unauthorized') failures.push(`POST ${url}${q} (${who}, ${what}) → ${res.statusCode} ${res.body.slice(0, 160)}`);
         }
       }
@@ -665,7 +665,7 @@ test('auth: every mutation and /ws, without a token or with a wrong one, in ever
     }
     assert.deepEqual(failures, []);
     assert.equal(w.h.journal.listRuns().length, 0, 'no run was created');
-    const components = (await w.app.inject('/api/components')).json() as Array<{ last_checked: string | null }>;
+    const components = (await w.app.inject('/api/components')).json<Array<{ last_checked: string | null }>>();
     assert.equal(components[0]!.last_checked, null, 'no check ran');
     // And the right token works, in the header and in the query.
     const ok = await w.app.inject({ method: 'POST', url: '/api/checks?token=s' });

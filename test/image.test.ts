@@ -5,9 +5,9 @@
  * `healthy` through its own HEALTHCHECK; then run again unprivileged (the image's `node` user in
  * the socket's group).
  *
- * Docker Hub is out of reach here, so `node:20-bookworm-slim` is, when the engine lacks it, an
- * offline stand-in made by test/env/base-image.sh (Debian bookworm minbase + the host's node and
- * npm); the Dockerfile itself is built unchanged. Its stages need the Debian mirror (apt) and the
+ * Docker Hub is out of reach here, so the base, `node:24-bookworm-slim`, is, when the engine lacks
+ * it, an offline stand-in made by test/env/base-image.sh (Debian bookworm minbase + the Node 24
+ * running this test, its headers and the host's npm); the Dockerfile itself is built unchanged. Its stages need the Debian mirror (apt) and the
  * npm registry (npm ci; better-sqlite3 compiles from source): both reachable with --network host.
  * A cold build takes a few minutes; later runs reuse the engine's layer cache.
  */
@@ -16,13 +16,17 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { freePort, run, testbed, type Bed } from './support/testbed.js';
 
 const { skip, need } = await testbed();
 const ROOT = join(import.meta.dirname, '..');
-const IMAGE = 'dune-updater:test';
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+/** Both stages' FROM (the test checks they agree). */
+const BASES = [...readFileSync(join(ROOT, 'deploy', 'Dockerfile'), 'utf8').matchAll(/^FROM (\S+)/gm)].map((m) => m[1]!);
+const BASE = BASES[0]!;
+/** Named after the base, so a worktree on another base building at the same time does not take the tag. */
+const IMAGE = `dune-updater:test-${BASE.replace(/[^\w.-]+/g, '-')}`;
 
 /** Runs a long command; resolves with its exit code and the tail of its output. */
 function runLong(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number) {
@@ -59,7 +63,8 @@ async function until<T>(what: string, seconds: number, probe: () => Promise<T | 
 let building: Promise<{ buildMs: number; size: number; standin: boolean }> | null = null;
 function buildImage(bed: Bed) {
   building ??= (async () => {
-    const base = await runLong('bash', [join(ROOT, 'test', 'env', 'base-image.sh')], bed.env, 10 * 60_000);
+    // The stand-in's node is this test's (Node 24), whatever comes first on PATH.
+    const base = await runLong('bash', [join(ROOT, 'test', 'env', 'base-image.sh')], { ...bed.env, NODE: process.execPath }, 10 * 60_000);
     assert.equal(base.code, 0, `test/env/base-image.sh failed:\n${base.tail}`);
     const built = await runLong(
       'docker',
@@ -69,7 +74,7 @@ function buildImage(bed: Bed) {
     );
     assert.equal(built.code, 0, `docker build failed (${Math.round(built.ms / 1000)} s):\n${built.tail}`);
     const size = Number((await run('docker', ['image', 'inspect', '-f', '{{.Size}}', IMAGE], bed.env)).stdout.trim());
-    const label = await run('docker', ['image', 'inspect', '-f', '{{index .Config.Labels "dune-updater.testbed.standin"}}', 'node:20-bookworm-slim'], bed.env);
+    const label = await run('docker', ['image', 'inspect', '-f', '{{index .Config.Labels "dune-updater.testbed.standin"}}', BASE], bed.env);
     return { buildMs: built.ms, size, standin: label.stdout.trim() === 'true' };
   })();
   return building;
@@ -95,7 +100,14 @@ async function healthz(port: number): Promise<{ status: string; version: string 
 test('deploy/Dockerfile builds in the test bed: multi-stage, only the runtime ships', { skip, timeout: 30 * 60_000 }, async (t) => {
   const bed = need();
   const { buildMs, size, standin } = await buildImage(bed);
-  t.diagnostic(`built ${IMAGE} in ${Math.round(buildMs / 1000)} s, ${Math.round(size / 1e6)} MB, FROM node:20-bookworm-slim${standin ? ' (offline stand-in, test/env/base-image.sh)' : ''}`);
+  t.diagnostic(`built ${IMAGE} in ${Math.round(buildMs / 1000)} s, ${Math.round(size / 1e6)} MB, FROM ${BASE}${standin ? ' (offline stand-in, test/env/base-image.sh)' : ''}`);
+  // Where the size goes, layer by layer (the base's own layers first).
+  const history = await run('docker', ['history', '--no-trunc', '--format', '{{.Size}}\t{{.CreatedBy}}', IMAGE], bed.env);
+  for (const line of history.stdout.trim().split('\n').reverse()) {
+    const [layer, by] = line.split('\t');
+    if (layer !== '0B') t.diagnostic(`layer ${layer}: ${by ? by.replace(/\s+/g, ' ').slice(0, 140) : `${BASE} (imported)`}`);
+  }
+  assert.deepEqual(BASES, ['node:24-bookworm-slim', 'node:24-bookworm-slim'], 'both stages on Node 24');
 
   const cfg = await run('docker', ['image', 'inspect', '-f', '{{json .Config}}', IMAGE], bed.env);
   const config = JSON.parse(cfg.stdout) as { Entrypoint: string[]; Healthcheck?: { Test: string[] }; Env: string[]; Volumes: Record<string, unknown> };
@@ -108,14 +120,21 @@ test('deploy/Dockerfile builds in the test bed: multi-stage, only the runtime sh
   // What ships: the launcher and the build (no sources, tests, docs or the host's node_modules), the docker
   // CLI and docker-compose; not the compiler toolchain of the build stage.
   const inside = await run('docker', ['run', '--rm', '--network', 'host', '--entrypoint', 'sh', IMAGE, '-c',
-    'ls /app; echo ---; for c in docker docker-compose; do command -v $c; done; echo ---; for c in g++ make cc; do command -v $c; done; echo ---; ls /app/node_modules/better-sqlite3/build/Release; echo ---; ls /app/dist /app/dist/dashboard'], bed.env);
+    'ls /app; echo ---; for c in docker docker-compose; do command -v $c; done; echo ---; for c in g++ make cc; do command -v $c; done; echo ---; ls /app/node_modules/better-sqlite3/build/Release; echo ---; ls /app/dist /app/dist/dashboard; echo ---; node -p process.versions.node; echo ---; cd /app/node_modules && for p in */package.json @*/*/package.json; do [ -e "$p" ] && echo "${p%/package.json}"; done; true'], bed.env);
   assert.equal(inside.code, 0, inside.stderr);
-  const [app, tools, toolchain, addon, dist] = inside.stdout.split('---\n').map((s) => s.trim().split('\n').filter(Boolean));
+  const [app, tools, toolchain, addon, dist, node, modules] = inside.stdout.split('---\n').map((s) => s.trim().split('\n').filter(Boolean));
   assert.deepEqual(app, ['bin', 'dist', 'migrations', 'node_modules', 'package.json']);
   assert.ok(dist!.includes('updater.js') && dist!.includes('app.js') && dist!.includes('index.html'), `the build and the prebuilt dashboard: ${dist!.join(' ')}`);
   assert.deepEqual(tools, ['/usr/bin/docker', '/usr/bin/docker-compose']);
   assert.deepEqual(toolchain, [], 'no compiler in the runtime image');
   assert.deepEqual(addon, ['better_sqlite3.node']);
+  assert.match(node![0]!, /^24\./, 'the runtime is Node 24');
+  // node_modules is the production install (its packages, top level): better-sqlite3 and what it needs, as
+  // `npm ls --omit=dev` says here. (`npm prune` leaves the emptied @scope directories behind: no packages.)
+  const production = (await run('npm', ['ls', '--omit=dev', '--all', '--parseable'], process.env, 60_000, ROOT)).stdout
+    .trim().split('\n').map((p) => /^node_modules\/((?:@[^/]+\/)?[^/@][^/]*)$/.exec(relative(ROOT, p))?.[1]).filter((n): n is string => !!n);
+  assert.ok(production.includes('better-sqlite3') && !production.includes('fastify'), production.join(' '));
+  assert.deepEqual(modules, production.sort(), 'the image holds the production install, not the bundled libraries or the build tools');
 });
 
 test('the image runs with the host network and the socket mounted: /healthz answers, it turns healthy, its docker tools reach the engine, it stops on SIGTERM', { skip, timeout: 30 * 60_000 }, async (t) => {

@@ -2,15 +2,19 @@
 // The whole test suite (the README's test command): brings up the test bed (test/env/: a
 // private dockerd, a registry on 127.0.0.1:5001, a systemd container), installing its Debian
 // packages first when they are missing and we are root, then runs every test/**/*.test.ts
-// through node's test runner with tsx. Node 20's runner takes no globs, so files are listed
-// here. It builds dist/ first (scripts/build.ts). Extra arguments are passed on (e.g. `npm test -- --test-name-pattern crash`).
+// through node's test runner with tsx (files listed here, in a stable order). It builds dist/
+// first (scripts/build.ts). Extra arguments are passed on (e.g. `npm test -- --test-name-pattern crash`).
 // NO_TESTBED=1 skips the bed (its tests then skip, or fail under CI=true).
+// Everything runs on the node that runs this (Node 24, package.json's engines): the build and the
+// test runner through process.execPath, and whatever they start by name (`node`, bin/updater.mjs's
+// `#!/usr/bin/env node`, the test bed's scripts) through PATH, which gets this node's directory first.
 import { readdirSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { delimiter, dirname, join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+process.env.PATH = [dirname(process.execPath), process.env.PATH].filter(Boolean).join(delimiter);
 const sh = (script) => spawnSync('bash', [join(root, 'test', 'env', script)], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] }).status;
 
 // The build (dist/) first: the tests that start the updater as a process run what ships.

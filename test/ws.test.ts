@@ -4,10 +4,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { pino } from 'pino';
 import { WebSocket, type ClientOptions } from 'ws';
 import { registerWebSocket } from '../src/server/ws.js';
 import type { AppDeps } from '../src/server/deps.js';
@@ -21,7 +19,6 @@ import { apiWorld } from './support/api-harness.js';
 
 interface Envelope {
   subject: string;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   body: any;
 }
 

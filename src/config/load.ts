@@ -93,7 +93,7 @@ export function configSchemaOf(kinds: readonly ComponentKind[]): ConfigSchema {
 
 /** JSON Schema (draft 2020-12) of what a user may write, for generated docs. */
 export function configJsonSchema(kinds: readonly ComponentKind[] = KINDS): Record<string, unknown> {
-  return z.toJSONSchema(configSchemaOf(kinds), { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  return z.toJSONSchema(configSchemaOf(kinds), { io: 'input', unrepresentable: 'any' });
 }
 
 /**
@@ -116,7 +116,7 @@ export function loadConfig<K extends readonly ComponentKind[] = typeof KINDS>(op
   let raw: Record<string, unknown>;
   if (yamlPath !== undefined) raw = readYaml(yamlPath, source);
   else if (iniPath !== undefined) raw = {};
-  else raw = structuredClone(DEMO_CONFIG) as Record<string, unknown>;
+  else raw = structuredClone(DEMO_CONFIG);
 
   const draft: Draft = {
     raw,
@@ -223,7 +223,7 @@ function applyIni(draft: Draft, iniPath: string, text: string): void {
   const existing = draft.raw.components;
   if (existing !== undefined && existing !== null && !(Array.isArray(existing) && existing.length === 0)) return;
 
-  const owner = (account as string | undefined) ?? INI_DEFAULTS.githubAccount;
+  const owner = account ?? INI_DEFAULTS.githubAccount;
   const composeFile = get('dockerComposePath') ?? INI_DEFAULTS.dockerComposePath;
   draft.raw.components = [
     {

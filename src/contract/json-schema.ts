@@ -25,9 +25,10 @@ function plain(node: unknown): unknown {
   if (s.maximum === Number.MAX_SAFE_INTEGER) delete s.maximum;
   const anyOf = s.anyOf;
   if (Array.isArray(anyOf) && anyOf.length === 2 && isObject(anyOf[1]) && anyOf[1].type === 'null' && Object.keys(anyOf[1]).length === 1) {
-    const first = anyOf[0];
+    const first: unknown = anyOf[0];
     if (isObject(first) && typeof first.type === 'string') {
-      const { anyOf: _, ...rest } = s;
+      const rest: JsonSchema = { ...s };
+      delete rest.anyOf;
       s = { ...first, ...rest, type: [first.type, 'null'] };
     }
   }

@@ -3,9 +3,9 @@
  * the kind-specific work (container or app) behind a `KindDriver`.
  */
 import type { Logger } from 'pino';
-import type { BackupRef, DiscoverOutput, UpdateContext } from '../../machines/update-machine.js';
+import type { DiscoverOutput, UpdateContext } from '../../machines/update-machine.js';
 import type { Component } from '../core/component.js';
-import type { Driver, Outcome, RestorePlan, StepContext } from '../core/driver.js';
+import type { Driver, Outcome, StepContext } from '../core/driver.js';
 import type { ReleaseDiscovery } from '../releases/discovery.js';
 import { releaseOf } from '../releases/facts.js';
 import type { KindDriver } from '../kinds/kind.js';

@@ -200,7 +200,8 @@ export class Engine {
       if (error instanceof JournalUnwritableError) throw storageError(error);
       throw error;
     }
-    this.launch(runId, component, context, 'START');
+    // The run goes on by itself; its end is in the journal and through waitForRun.
+    void this.launch(runId, component, context, 'START');
     return { runId };
   }
 

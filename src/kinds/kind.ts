@@ -54,7 +54,7 @@ export interface KindEnv {
    * Call before and after the driver itself starts or stops the service: readers then ask again
    * instead of showing an answer from before (docs/architecture.md, "Reads are cheap").
    */
-  serviceChanged(): void;
+  readonly serviceChanged: () => void;
 }
 
 /** Makes a path of the configuration absolute, relative to where the key was written (`key` names it for messages). */

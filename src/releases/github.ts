@@ -45,6 +45,7 @@ const MAX_BLOCK_MS = 60 * 60_000;
 type JsonObject = Record<string, unknown>;
 
 const isObject = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v);
+// eslint-disable-next-line no-control-regex -- control characters are what it looks for
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 
 function isHttpUrl(v: unknown): v is string {
@@ -442,7 +443,7 @@ export class GitHubClient {
       responseType: 'text',
     });
     let tooLarge = false;
-    request.on('downloadProgress', (progress) => {
+    void request.on('downloadProgress', (progress) => {
       if (progress.transferred > options.cap || (progress.total ?? 0) > options.cap) {
         tooLarge = true;
         request.cancel();

@@ -30,8 +30,8 @@ export function demoAppPort(cwd: string): number {
 export function startService(cwd: string, env: Record<string, string> = {}, args: string[] = []): Promise<ServiceProcess> {
   const child = spawn(LAUNCHER, ['serve', ...args], { cwd, env: { ...process.env, UPDATER_SERVER__PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout!.on('data', (b) => (out += b));
-  child.stderr!.on('data', (b) => (out += b));
+  child.stdout.on('data', (b) => (out += b));
+  child.stderr.on('data', (b) => (out += b));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no listening line within 30 s:\n${out}`)), 30_000);
@@ -39,12 +39,12 @@ export function startService(cwd: string, env: Record<string, string> = {}, args
       const m = /"msg":"updater listening on (http:[^"]+)"/.exec(out);
       if (m) {
         clearTimeout(timer);
-        child.stdout!.off('data', onData);
+        child.stdout.off('data', onData);
         resolve({ child, url: m[1]!, output: () => out, exited });
       }
     };
-    child.stdout!.on('data', onData);
-    exited.then(({ code, signal }) => {
+    child.stdout.on('data', onData);
+    void exited.then(({ code, signal }) => {
       clearTimeout(timer);
       reject(Object.assign(new Error(`exited (${code ?? signal}) before listening:\n${out}`), { code, output: out }));
     });

@@ -188,7 +188,7 @@ export class AppDriver implements KindDriver {
       const extracted = got.consumed;
       const version = existsSync(join(extracted.root, 'VERSION')) ? versionFromFile(readFileSync(join(extracted.root, 'VERSION'), 'utf8')) : null;
       if (!version?.version) throw new UpdateError('bad_release', `${asset.name} has no readable VERSION file${version?.reason ? ` (${version.reason})` : ''}`);
-      if (version.version !== parseVersion(run.toVersion!)) throw new UpdateError('bad_release', `${asset.name} holds version ${version.version}, not ${run.toVersion}`);
+      if (version.version !== parseVersion(run.toVersion)) throw new UpdateError('bad_release', `${asset.name} holds version ${version.version}, not ${run.toVersion}`);
       rmSync(p.download, { force: true });
       return extracted.root;
     });

@@ -111,7 +111,7 @@ export async function downloadTo<T = undefined>(url: string, path: string, optio
       side?.destroy(error as Error);
       throw error;
     }), consumed]);
-    result = value as T;
+    result = value;
   } catch (error) {
     rmSync(path, { force: true });
     await consumed.catch(() => undefined);
@@ -120,6 +120,7 @@ export async function downloadTo<T = undefined>(url: string, path: string, optio
     if (!downloadError && streamError && streamError !== consumerError) downloadError = streamError;
     const cause = downloadError ?? consumerError ?? error;
     if (cause instanceof UpdateError) throw cause;
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what the consumer failed with
     if (!downloadError && consumerError) throw consumerError;
     options.signal?.throwIfAborted();
     throw new UpdateError('download_failed', `downloading ${url} failed (${why(cause, options.idleTimeoutMs ?? 30_000)}) after ${bytes} bytes`);

@@ -385,7 +385,7 @@ export async function extractTarGz(source: NodeJS.ReadableStream | string, dest:
   const tarBudget = limits.maxBytes + limits.maxEntries * METADATA_PER_ENTRY + METADATA_SLACK;
   const feeding = pipeline(input, createGunzip({ chunkSize: 64 * 1024 }), meter(label, tarBudget), extract, { signal }).then(
     () => null,
-    (error: unknown) => error,
+    (error: Error) => error,
   );
   try {
     for await (const entry of extract) await work.entry(entry);

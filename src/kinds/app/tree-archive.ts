@@ -64,7 +64,7 @@ export async function archiveTree(dir: string, outFile: string, options: { signa
     const pack = tar.pack();
     const writing = pipeline(pack, createGzip(), createWriteStream(partial, { mode: 0o600 }), { signal }).then(
       () => null,
-      (error: unknown) => error,
+      (error: Error) => error,
     );
     try {
       await walk(pack, '');

@@ -163,9 +163,9 @@ export class ContainerDriver implements KindDriver {
     // What the compose file now names, and the local image it is: no registry needed here.
     const { image } = ComposeFile.read(this.c.composeFile).image(this.c.service);
     const imageId = await this.docker.imageId(image);
-    await this.waitHealthy(ctx, run.toVersion!, imageId);
+    await this.waitHealthy(ctx, run.toVersion, imageId);
     const installed = this.installed();
-    if (installed.version !== parseVersion(run.toVersion!)) {
+    if (installed.version !== parseVersion(run.toVersion)) {
       throw new UpdateError('verify_failed', `the compose file names ${installed.raw ?? installed.reason}, not ${run.toVersion}`);
     }
   }

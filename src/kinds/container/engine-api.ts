@@ -55,7 +55,7 @@ export class DockerEngine {
   async tagExists(ref: string, signal?: AbortSignal): Promise<boolean> {
     const docker = await this.api();
     try {
-      await docker.getImage(ref).distribution({ abortSignal: signal } as never);
+      await docker.getImage(ref).distribution({ abortSignal: signal });
       return true;
     } catch (error) {
       const status = statusOf(error);
@@ -70,7 +70,7 @@ export class DockerEngine {
     const docker = await this.api();
     let stream: NodeJS.ReadableStream;
     try {
-      stream = (await docker.pull(ref, { abortSignal: signal } as never)) as NodeJS.ReadableStream;
+      stream = await docker.pull(ref, { abortSignal: signal });
     } catch (error) {
       throw new UpdateError(statusOf(error) === 404 ? 'image_missing' : 'pull_failed', `pulling ${ref} failed: ${messageOf(error)}`);
     }

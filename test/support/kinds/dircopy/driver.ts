@@ -73,7 +73,7 @@ export class DircopyDriver implements KindDriver {
   async verify(run: UpdateContext): Promise<void> {
     if (existsSync(join(this.c.target, 'BROKEN'))) throw new UpdateError('health_failed', `${this.c.name} ${run.toVersion} does not come up (its release is marked BROKEN)`);
     const installed = this.installed();
-    if (installed.version !== parseVersion(run.toVersion!)) throw new UpdateError('verify_failed', `${this.c.target}/VERSION says ${installed.raw ?? installed.reason}, not ${run.toVersion}`);
+    if (installed.version !== parseVersion(run.toVersion)) throw new UpdateError('verify_failed', `${this.c.target}/VERSION says ${installed.raw ?? installed.reason}, not ${run.toVersion}`);
   }
 
   async rollback(run: UpdateContext, ctx: StepContext): Promise<void> {
