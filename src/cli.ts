@@ -1,16 +1,15 @@
 #!/usr/bin/env node
 /**
- * `updater serve | status | runs | run <id>`. Reading commands open the journal read-only,
+ * `updater serve | check | update | rollback | status | runs | run <id> | config check`.
+ * Reading commands read the history through the composition root (the journal opened read-only),
  * so they work whether or not the service is running.
  */
 import { parseArgs } from 'node:util';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { ConfigError, EMBEDDED_SOURCE, loadConfig } from './config/index.js';
-import { openDatabase, JournalError } from './journal/database.js';
-import { Journal, type RunView } from './journal/journal.js';
+import { JournalError } from './journal/database.js';
+import type { History } from './app/history.js';
 import { createLogger } from './log.js';
-import type { CheckResult } from './contract/index.js';
+import type { CheckResult, Run } from './contract/index.js';
 import { EXIT } from './cli/exit-codes.js';
 import { Remote, RemoteError } from './cli/remote.js';
 import type { Config } from './config/index.js';
@@ -105,10 +104,10 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'status':
-      return withJournal(config.dataDir, (j) => {
-        const active = j.activeRun();
+      return withHistory(config, (h) => {
+        const active = h.unfinished();
         const rows = config.components.map((c) => {
-          const last = j.listRuns({ component: c.name, limit: 1 })[0];
+          const last = h.runs({ component: c.name, limit: 1 })[0];
           return [c.name, c.kind, last ? `${last.state} (run ${last.run_id})` : '-', last?.message ?? ''];
         });
         if (values.json) console.log(JSON.stringify({ active_run: active ?? null, components: rows }));
@@ -119,13 +118,13 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       });
     case 'runs':
-      return withJournal(config.dataDir, (j) => {
+      return withHistory(config, (h) => {
         const limit = values.limit ? Number(values.limit) : 20;
         if (!Number.isInteger(limit) || limit < 1) {
           console.error('--limit must be a positive whole number');
           return 2;
         }
-        const runs = j.listRuns({ component: values.component, limit });
+        const runs = h.runs({ component: values.component, limit });
         if (values.json) console.log(JSON.stringify(runs));
         else console.log(table(['RUN', 'COMPONENT', 'FROM', 'TO', 'STATE', 'UPDATED', 'MESSAGE'], runs.map(runRow)));
         return 0;
@@ -136,8 +135,8 @@ async function main(argv: string[]): Promise<number> {
         console.error(`usage: updater run ID (got ${rest[0] ?? 'nothing'})`);
         return 2;
       }
-      return withJournal(config.dataDir, (j) => {
-        const run = j.getRun(id);
+      return withHistory(config, (h) => {
+        const run = h.run(id);
         if (!run) {
           console.error(`no run ${id}`);
           return 1;
@@ -227,21 +226,17 @@ async function check(config: Config, only: string | undefined, json: boolean): P
   }
 }
 
-function withJournal(dataDir: string, fn: (j: Journal) => number): number {
-  const path = join(dataDir, 'updater.db');
-  if (!existsSync(path)) {
-    console.error(`no journal at ${path} yet: the service has not run with this configuration`);
+async function withHistory(config: Config, fn: (h: History) => number): Promise<number> {
+  const { readHistory } = await import('./main.js');
+  const answer = readHistory(config, fn);
+  if (answer === null) {
+    console.error(`no journal in ${config.dataDir} yet: the service has not run with this configuration`);
     return 1;
   }
-  const db = openDatabase(path, { readonly: true });
-  try {
-    return fn(new Journal(db));
-  } finally {
-    db.close();
-  }
+  return answer;
 }
 
-function runRow(r: RunView): string[] {
+function runRow(r: Run): string[] {
   return [String(r.run_id), r.component, r.from_version ?? '-', r.to_version ?? '-', r.state + (r.dry_run ? ' (dry)' : ''), r.updated_at, r.message ?? ''];
 }
 

@@ -9,6 +9,7 @@
  * about 2 s), while the current run finishes its step (the engine's grace, up to 10 s, or it is
  * left to recovery); then close the database.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { EMBEDDED_SOURCE, ensureDirs, type Config } from './config/index.js';
@@ -24,6 +25,7 @@ import { ReleaseDiscovery, type ReleaseSource } from './releases/discovery.js';
 import { UpdateChecker } from './releases/checker.js';
 import type { Demo } from './demo/demo.js';
 import { createApplication, type Application } from './app/index.js';
+import { History } from './app/history.js';
 import { UPDATER_VERSION } from './version.js';
 
 export interface CoreOptions {
@@ -120,6 +122,21 @@ export function createCore(o: CoreOptions): Core {
   } catch (error) {
     db.close();
     throw error;
+  }
+}
+
+/**
+ * The history for the CLI's reading commands, from the journal opened read-only; null when the
+ * journal does not exist yet. `fn`'s answer is returned and the journal closed after it.
+ */
+export function readHistory<T>(config: Pick<Config, 'dataDir'>, fn: (history: History) => T): T | null {
+  const path = join(config.dataDir, 'updater.db');
+  if (!existsSync(path)) return null;
+  const db = openDatabase(path, { readonly: true });
+  try {
+    return fn(new History(new Journal(db)));
+  } finally {
+    db.close();
   }
 }
 
