@@ -11,7 +11,7 @@ import { JournalError, isStorageError } from './database.js';
 import { ComponentsTable } from './components.js';
 import { HttpCacheTable } from './http-cache.js';
 import { ProbeTable } from './probe.js';
-import { RunsTable, toView, type ActiveRun, type RunRow, type RunView } from './runs.js';
+import { RunsTable, toView, type ActiveRun, type NewRunRow, type RunRow, type RunView } from './runs.js';
 import { TransitionsTable, type Level, type StepRow, type Transition, type TransitionRow } from './transitions.js';
 
 export { isStorageError, toView };
@@ -45,14 +45,8 @@ export class BusyError extends Error {
   }
 }
 
-export interface NewRun {
-  component: string;
-  kind: string;
-  mode: 'update' | 'restore';
-  requestedVersion: string | null;
-  fromVersion: string | null;
-  dryRun: boolean;
-  machineVersion: number;
+/** A run to create: its row (the time is the journal's) and its first snapshot. */
+export interface NewRun extends Omit<NewRunRow, 'at'> {
   /** Builds the initial snapshot once the run id is known. */
   snapshot: (runId: number) => string;
 }
