@@ -53,13 +53,26 @@ export interface WaitOptions {
   checks: Array<() => Promise<string | null>>;
   /** How many consecutive passes count as healthy (default 1). */
   passesNeeded?: number;
+  /**
+   * How long the checks must keep passing, without a failure in between, measured in time from
+   * the first pass of the streak (default 0). Measured in time, not in passes: on a busy device
+   * one round of checks (a systemctl, an HTTP request) can take longer than the poll interval.
+   */
+  settleMs?: number;
 }
 
-/** Resolves once all checks pass `passesNeeded` times in a row; else throws `health_failed` with the last reason. */
+/**
+ * Resolves once all checks pass `passesNeeded` times in a row and have kept passing for
+ * `settleMs`; else throws `health_failed` with the last reason. A streak of passes that is under
+ * way at the deadline may finish (up to `settleMs` past it): a service found healthy in time is
+ * not failed because confirming it took a slow device a little longer.
+ */
 export async function waitUntilHealthy(options: WaitOptions): Promise<void> {
   const pollMs = options.pollMs ?? 100;
   const needed = options.passesNeeded ?? 1;
+  const settleMs = options.settleMs ?? 0;
   let passes = 0;
+  let streakSince = 0;
   let last = 'no check ran';
   for (;;) {
     options.signal?.throwIfAborted();
@@ -68,14 +81,18 @@ export async function waitUntilHealthy(options: WaitOptions): Promise<void> {
       failed = await check();
       if (failed) break;
     }
+    const now = Date.now();
     if (failed) {
       passes = 0;
       last = failed;
-    } else if (++passes >= needed) {
-      return;
+    } else {
+      if (passes++ === 0) streakSince = now;
+      if (passes >= needed && now - streakSince >= settleMs) return;
     }
-    if (Date.now() + pollMs > options.deadline) {
-      throw new UpdateError('health_failed', last);
+    const late = now + pollMs > options.deadline;
+    // Past the deadline only an unbroken streak that began in time may go on, and not for ever.
+    if (late && (passes === 0 || now + pollMs > options.deadline + Math.max(settleMs, pollMs * needed))) {
+      throw new UpdateError('health_failed', passes === 0 ? last : `healthy for only ${((now - streakSince) / 1000).toFixed(1)} s (${passes} checks in a row) before the deadline; it must stay healthy for ${(settleMs / 1000).toFixed(1)} s`);
     }
     await new Promise((r) => setTimeout(r, pollMs));
   }

@@ -242,8 +242,8 @@ export class AppDriver implements KindDriver {
       const url = this.c.health.url;
       checks.push(() => probeHealthUrl({ url, expectVersion: version }, ctx.signal));
     }
-    const passesNeeded = Math.max(1, Math.ceil((this.c.settleSeconds * 1000) / pollMs) + 1);
-    await waitUntilHealthy({ deadline: Date.now() + timeoutMs + this.c.settleSeconds * 1000, pollMs, signal: ctx.signal, checks, passesNeeded });
+    // Healthy, then still healthy settleSeconds later (two passes at least when settling).
+    await waitUntilHealthy({ deadline: Date.now() + timeoutMs + this.c.settleSeconds * 1000, pollMs, signal: ctx.signal, checks, passesNeeded: this.c.settleSeconds > 0 ? 2 : 1, settleMs: this.c.settleSeconds * 1000 });
   }
 
   async rollback(run: UpdateContext, ctx: StepContext): Promise<void> {
