@@ -462,6 +462,7 @@ function finish(parsed: ParsedConfig, draft: Draft, kinds: readonly ComponentKin
       apiUrl: parsed.github.apiUrl.replace(/\/+$/, ''),
       rawUrl: parsed.github.rawUrl.replace(/\/+$/, ''),
     },
+    ...(parsed.webpubsub ? { webpubsub: parsed.webpubsub } : {}),
     components,
   };
 }

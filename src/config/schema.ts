@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Component } from '../core/component.js';
 import { normalizeOrigin, parseHost } from '../util/hosts.js';
+import { parseConnectionString } from '../util/connection-string.js';
 import type { ComponentConfig } from '../kinds/index.js';
 
 /**
@@ -105,6 +106,45 @@ export const githubSchema = z.strictObject({
   token: token.default(null).meta({ description: 'GitHub token for the API (rate limits, private repos).' }),
 });
 
+/** Never echoes its value: a connection string holds the AccessKey, a client URL its token. */
+const secret = (what: string) => z.string({ error: `expected a string (${what})` }).min(1, { error: `must not be empty (expected ${what})` });
+
+export const webpubsubSchema = z
+  .strictObject({
+    url: secret('a client access URL')
+      .refine((v) => /^wss?:\/\/[^/?#\s]+\/client\/hubs\/[^/?#\s]+\?(?:.*&)?access_token=[^&\s]+/.test(v), {
+        error: 'must be a client access URL, wss://NAME.webpubsub.azure.com/client/hubs/HUB?access_token=JWT',
+      })
+      .optional()
+      .meta({ description: 'A client access URL with its token (for a token that does not expire). Prefer `connectionString`.' }),
+    connectionString: secret('a connection string')
+      .superRefine((v, ctx) => {
+        const parsed = parseConnectionString(v);
+        if ('problem' in parsed) ctx.addIssue({ code: 'custom', message: parsed.problem, input: '' });
+      })
+      .optional()
+      .meta({ description: 'The hub\'s connection string, `Endpoint=https://NAME.webpubsub.azure.com;AccessKey=KEY;Version=1.0;`: the updater signs its own client token with it, a fresh one for each connection. A secret: never logged.' }),
+    hub: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9_]{0,127}$/, { error: 'must be a hub name: a letter, then letters, digits or "_"' })
+      .optional()
+      .meta({ description: 'The hub, with `connectionString` (the frontend\'s is `dunebugger`).' }),
+    group: nonEmpty('a group name')
+      .max(1024, { error: 'must be at most 1024 characters' })
+      .meta({ description: 'The device\'s name: the group the frontend joins to reach this device.' }),
+    userId: nonEmpty('a user id').max(1024, { error: 'must be at most 1024 characters' }).optional().meta({ description: 'The updater\'s user id in the hub (default: the group).' }),
+    controller: z
+      .boolean()
+      .default(true)
+      .meta({ description: 'Also answer `controller.heartbeat` and `controller.system_info`; false where dunebugger-remote still answers those.' }),
+  })
+  .superRefine((v, ctx) => {
+    if ((v.url === undefined) === (v.connectionString === undefined)) ctx.addIssue({ code: 'custom', message: 'set exactly one of url and connectionString', path: [], input: '' });
+    if (v.connectionString !== undefined && v.hub === undefined) ctx.addIssue({ code: 'custom', message: 'is required with connectionString', path: ['hub'], input: '' });
+    if (v.url !== undefined && v.hub !== undefined) ctx.addIssue({ code: 'custom', message: 'goes with connectionString; a url already names its hub', path: ['hub'], input: '' });
+  })
+  .meta({ description: 'The DuneBugger web frontend, through an Azure Web PubSub hub (docs/frontend.md); absent: off.' });
+
 const configShape = {
   server: serverSchema.prefault({}).meta({ description: 'The HTTP API and WebSocket.' }),
   dataDir: nonEmpty('a path').default('./data').meta({ description: 'updater.db lives here.' }),
@@ -122,6 +162,7 @@ const configShape = {
     .meta({ description: 'Hours between scheduled checks; 0 disables the scheduler.' }),
   includePrerelease: z.boolean().default(false).meta({ description: 'Offer prereleases (`-beta`, GitHub prerelease flag) as updates.' }),
   github: githubSchema.prefault({}).meta({ description: 'Where releases come from.' }),
+  webpubsub: webpubsubSchema.optional(),
 };
 
 /**
@@ -163,6 +204,15 @@ export interface GithubConfig {
   token: string | null;
 }
 
+export interface WebPubSubConfig {
+  url?: string | undefined;
+  connectionString?: string | undefined;
+  hub?: string | undefined;
+  group: string;
+  userId?: string | undefined;
+  controller: boolean;
+}
+
 export interface HealthConfig {
   url: string;
   timeoutSeconds: number;
@@ -179,6 +229,8 @@ export interface Config<C extends Component = ComponentConfig> {
   checkIntervalHours: number;
   includePrerelease: boolean;
   github: GithubConfig;
+  /** Absent: no Web PubSub transport. */
+  webpubsub?: WebPubSubConfig | undefined;
   components: C[];
 }
 
@@ -260,6 +312,7 @@ export const TOP_LEVEL_KEYS: string[] = [...Object.keys(configShape), 'component
 export const NESTED_KEYS: Record<string, string[]> = {
   server: Object.keys(serverSchema.shape),
   github: Object.keys(githubSchema.shape),
+  webpubsub: ['url', 'connectionString', 'hub', 'group', 'userId', 'controller'],
 };
 
 /** Keys whose value is a plain string (environment values for them are never re-typed by YAML). */
@@ -271,6 +324,11 @@ export const STRING_KEYS = new Set([
   'github.apiUrl',
   'github.rawUrl',
   'github.token',
+  'webpubsub.url',
+  'webpubsub.connectionString',
+  'webpubsub.hub',
+  'webpubsub.group',
+  'webpubsub.userId',
 ]);
 
 /**
