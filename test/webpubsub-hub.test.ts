@@ -340,6 +340,15 @@ test('messages delivered but not yet sequence-acked are sent again on resumption
   assert.deepEqual(device.received.map((m) => m.data), [{ n: 1 }, { n: 2 }, { n: 3 }], 'each message once');
   assert.deepEqual(device.received.map((m) => m.sequenceId), [1, 2, 3]);
   assert.equal(device.connected.length, 1);
+
+  // And again: the library resumes with what the resumed connection told it.
+  hub.dropConnection(id);
+  await waitFor('the second resumption', () => connection(hub, id).resumptions === 2 && connection(hub, id).attached, 4000);
+  await frontend.client.sendToGroup(GROUP, { n: 4 }, 'json', { noEcho: true });
+  await waitFor('the fourth message', () => device.received.length === 4);
+  assert.equal(device.received[3]?.sequenceId, 4);
+  assert.equal(device.connected.length, 1);
+  assert.equal(device.disconnected.length, 0);
 });
 
 test('dropSession: the resumption is refused with 1008; the library emits disconnected, starts over and emits connected with a new connectionId; autoRejoinGroups decides the groups', async (t) => {
@@ -502,6 +511,18 @@ test('the wire frames: connected, ack, Forbidden, group message with sequenceId,
   assert.deepEqual((await intruder.next(0)).event, 'disconnected');
   assert.equal(await closed, 1008);
   assert.equal(connection(hub, connected.connectionId).attached, true, 'the session is untouched');
+
+  // The right one resumes it: the same connected frame first, then what was missed.
+  a.ws.terminate();
+  await waitFor('the drop', () => !connection(hub, connected.connectionId).attached);
+  c.ws.send(JSON.stringify({ type: 'sendToGroup', group: GROUP, dataType: 'text', data: 'while away', noEcho: true }));
+  await waitFor('the message queued', () => connection(hub, connected.connectionId).unacked === 1);
+  resume.searchParams.set('awps_reconnection_token', connected.reconnectionToken);
+  const back = await raw(resume.toString());
+  atEnd(t, () => back.ws.terminate());
+  assert.deepEqual(await back.next(0), connected);
+  assert.deepEqual(await back.next(1), { sequenceId: 3, type: 'message', from: 'group', group: GROUP, dataType: 'text', data: 'while away', fromUserId: 'c' });
+  assert.equal(connection(hub, connected.connectionId).resumptions, 1);
 });
 
 test('bad input does not hurt the stand-in: garbage frames are ignored and recorded, a client vanishing mid-frame is fine', async (t) => {
