@@ -27,6 +27,8 @@ Usage:
   updater runs     [--component NAME] [--limit N] [--json]     the history
   updater run ID   [--json]                                    one run and its transitions
   updater config check [--config FILE] [--ini FILE]            validate the configuration
+  updater frontend SUBJECT [BODY] [--wait S]                   play the DuneBugger frontend on the
+                                                               Web PubSub hub (docs/frontend.md)
 
 Every command takes --config FILE (default ./updater.yaml, else the embedded demo) and --ini.
 check, update and rollback go through the running service when one answers at server.host:port
@@ -51,6 +53,7 @@ async function main(argv: string[]): Promise<number> {
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         'show-version': { type: 'boolean' },
+        wait: { type: 'string' },
       },
     });
   } catch (error) {
@@ -93,6 +96,15 @@ async function main(argv: string[]): Promise<number> {
       }
       const { runAndFollow } = await import('./cli/run-command.js');
       return runAndFollow(config, { component: rest[0], version: values.version ?? null, dryRun: values['dry-run'] ?? false, mode: command === 'rollback' ? 'restore' : 'update', json: values.json ?? false });
+    }
+    case 'frontend': {
+      const wait = values.wait === undefined ? 3 : Number(values.wait);
+      if (!rest[0] || !Number.isFinite(wait) || wait < 0) {
+        console.error('usage: updater frontend SUBJECT [BODY] [--wait SECONDS], e.g. `updater frontend updater.update sample-app`');
+        return EXIT.usage;
+      }
+      const { playFrontend } = await import('./cli/frontend.js');
+      return playFrontend(config, rest[0], rest[1], wait);
     }
     case 'config': {
       if (rest[0] !== 'check') {

@@ -10,6 +10,7 @@
  * left to recovery); then close the database.
  */
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { EMBEDDED_SOURCE, ensureDirs, type Config } from './config/index.js';
@@ -86,7 +87,7 @@ export function createCore(o: CoreOptions): Core {
     // Before the feed subscribes: when clients hear a run's result, the installed version is already read again.
     const unrefresh = engine.results.subscribe((r) => checker.refreshInstalled(r.component));
     // The checker calls onChecked only from check(), never before createCore returns.
-    const app = createApplication({ engine, journal, checker, components: config.components, running: drivers.running, kinds: kindNames(kinds), logger });
+    const app = createApplication({ engine, journal, checker, components: config.components, running: drivers.running, kinds: kindNames(kinds), deviceId: config.webpubsub?.group ?? hostname(), logger });
 
     let closing: Promise<void> | null = null;
     return {
@@ -165,7 +166,7 @@ export async function startService(given: Config, source: string, logger: Logger
   }
   const config = core.config;
 
-  // The transports. HTTP: REST, /ws, /metrics, the dashboard. (Web PubSub and NATS start here too.)
+  // The transports. HTTP: REST, /ws, /metrics, the dashboard; then Web PubSub (NATS starts here too).
   let http: { url: string; close(): Promise<void> };
   try {
     const { startHttp } = await import('./server/server.js');
@@ -176,6 +177,8 @@ export async function startService(given: Config, source: string, logger: Logger
     lock.release();
     throw error;
   }
+  // Web PubSub: outbound to the hub, in the device's group; it connects (and reconnects) on its own.
+  const webpubsub = config.webpubsub ? (await import('./webpubsub/adapter.js')).startWebPubSub(core.app, config.webpubsub, logger) : null;
   logger.info({ url: http.url, config: demo ? `${source} (demo)` : source, components: config.components.map((c) => c.name) }, `updater listening on ${http.url}`);
   logger.info({ dashboard: `${http.url}/` }, `dashboard: ${http.url}/`);
 
@@ -187,7 +190,7 @@ export async function startService(given: Config, source: string, logger: Logger
   const stop = () =>
     (stopping ??= (async () => {
       // Both at once: the clients' connections are closed while the current step finishes.
-      await core.close([http.close()]);
+      await core.close([http.close(), ...(webpubsub ? [webpubsub.close()] : [])]);
       await demo?.stop();
       lock.release();
     })());

@@ -32,6 +32,8 @@ export interface ApplicationOptions {
   running?: RunningProbe | undefined;
   /** The component kinds this updater knows. */
   kinds: readonly string[];
+  /** `system_info`'s device_id. */
+  deviceId: string;
   logger: Logger;
 }
 

@@ -29,6 +29,8 @@ export interface QueriesOptions {
   running?: RunningProbe | undefined;
   /** The component kinds this updater knows (the API's kind enum). */
   kinds: readonly string[];
+  /** `system_info`'s device_id: the Web PubSub group, else the host name. */
+  deviceId: string;
 }
 
 // The journal's run and the contract's are one shape: a change to either fails to compile here.
@@ -38,7 +40,12 @@ export type _JournalRunIsContractRun = Assert<RunView extends Run ? true : false
 /** The prefix the seed's `updater.update` body may carry (`dunebugger-core`). */
 const SEED_PREFIX = 'dunebugger-';
 
+/** The transports with a connection of their own, as /healthz names them. */
+export type LinkName = 'webpubsub' | 'nats';
+
 export class Queries {
+  private readonly links = new Map<LinkName, () => 'connected' | 'disconnected'>();
+
   constructor(private readonly o: QueriesOptions) {}
 
   get kinds(): readonly string[] {
@@ -90,7 +97,12 @@ export class Queries {
     const views = await this.components();
     return {
       system_info: {
+        device_id: this.o.deviceId,
+        timestamp: new Date().toISOString().slice(0, 19),
         dunebugger_components: views.map((v) => ({
+          state: v.running === null ? 'unknown' : v.running ? 'running' : 'stopped',
+          version: v.current_version,
+          last_available_version: v.latest_version === null ? null : v.update_available ? v.latest_version : v.current_version,
           name: v.name,
           running: v.running,
           current_version: v.current_version,
@@ -126,15 +138,23 @@ export class Queries {
     return this.o.engine.activeRun();
   }
 
-  /** `GET /healthz`: alive, and whether the journal can be written (it probes while it cannot). */
+  /** A transport that keeps a connection of its own (Web PubSub, NATS) tells /healthz how it is. */
+  reportLink(name: LinkName, status: () => 'connected' | 'disconnected'): void {
+    this.links.set(name, status);
+  }
+
+  /** `GET /healthz`: alive, whether the journal can be written (it probes while it cannot), and each link's state. */
   health(): Health {
     const journal = this.o.engine.journalHealth();
+    const links: Partial<Record<LinkName, 'connected' | 'disconnected'>> = {};
+    for (const [name, status] of this.links) links[name] = status();
     return {
       status: 'ok',
       version: UPDATER_VERSION,
       recovering: this.o.engine.isRecovering,
       journal: journal.writable ? 'ok' : 'unwritable',
       ...(journal.error ? { journal_error: journal.error } : {}),
+      ...links,
     };
   }
 

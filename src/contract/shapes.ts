@@ -30,6 +30,8 @@ export const health = z.object({
   recovering: z.boolean().optional(),
   journal: z.enum(['ok', 'unwritable']),
   journal_error: z.string().optional().meta({ description: 'Why the journal cannot be written, naming its path (only when unwritable)' }),
+  webpubsub: z.enum(['connected', 'disconnected']).optional().meta({ description: 'When `webpubsub` is configured: whether the device is in its group on the hub.' }),
+  nats: z.enum(['connected', 'disconnected']).optional().meta({ description: 'When `nats` is configured: whether the device is connected to the bus.' }),
 });
 export type Health = z.output<typeof health>;
 
@@ -145,23 +147,46 @@ export const resultBody = z.object({
 export type ResultBody = z.output<typeof resultBody>;
 
 /** A component in `system_info`. */
-export const systemComponent = componentView.pick({
-  name: true,
-  running: true,
-  current_version: true,
-  latest_version: true,
-  update_available: true,
-  last_checked: true,
-  release_notes: true,
-  release_url: true,
-});
+export const systemComponent = componentView
+  .pick({
+    name: true,
+    running: true,
+    current_version: true,
+    latest_version: true,
+    update_available: true,
+    last_checked: true,
+    release_notes: true,
+    release_url: true,
+  })
+  .extend({
+    // What the DuneBugger web frontend reads (CONTRACT.md, "The DuneBugger web frontend").
+    state: z.enum(['running', 'stopped', 'unknown']).meta({ description: 'The frontend\'s word for `running`.' }),
+    version: nullableString.meta({ description: 'The installed version (= `current_version`).' }),
+    last_available_version: nullableString.meta({ description: 'The newest release (= `version` when current); null before the first check.' }),
+  });
 export type SystemComponent = z.output<typeof systemComponent>;
 
-export const systemInfoBody = z.object({ system_info: z.object({ dunebugger_components: z.array(systemComponent) }) });
+export const systemInfoBody = z.object({
+  system_info: z.object({
+    device_id: z.string().meta({ description: 'The device: its Web PubSub group, else its host name.' }),
+    timestamp: z.string().meta({ description: 'UTC, `YYYY-MM-DDTHH:MM:SS`.' }),
+    dunebugger_components: z.array(systemComponent).meta({ description: 'In config order.' }),
+  }),
+});
 export type SystemInfoBody = z.output<typeof systemInfoBody>;
+
+/** `log`: a sentence for the DuneBugger frontend's log (Web PubSub): a run started or ended, or a request that started nothing. */
+export const logBody = z.object({
+  success: z.boolean(),
+  message: z.string(),
+  level: z.enum(['info', 'warning', 'error']),
+});
+export type LogBody = z.output<typeof logBody>;
 
 /** Every message the updater sends on /ws (and, later, on every message transport), by subject. */
 export const outbound = {
+  log: logBody,
+  heartbeat: z.literal('I am alive').meta({ description: 'Web PubSub: the answer to a heartbeat request, repeated every 60 s while the frontend asks.' }),
   update_check_result: checkResult,
   updater_progress: progressBody,
   update_result: resultBody,

@@ -7,7 +7,7 @@
  *   fails: the update is rolled back) and 1.3.0-beta (a prerelease, not offered), each a real
  *   tarball with its .sha256, kept under `releases/` (see `demoReleaseAssets`).
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -127,6 +127,9 @@ function rememberedPort(file: string, fallback: number): number {
 
 const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 
+/** The demo hub's name and the demo device's group (UPDATER_DEMO_HUB=1). */
+export const DEMO_HUB = { hub: 'dunebugger', group: 'demo-device' } as const;
+
 export interface Demo {
   config: Config;
   component: AppComponent;
@@ -183,9 +186,24 @@ export async function startDemo(base: Config, logger: Logger): Promise<Demo> {
   }
   logger.info({ releases: `${gh.apiUrl}/repos/${REPO}/releases` }, 'demo: serving sample-app releases 1.1.0 (good), 1.2.0 (fails its health check), 1.3.0-beta.1 (prerelease) from 127.0.0.1');
 
+  // UPDATER_DEMO_HUB=1: a local stand-in for the Azure Web PubSub hub, which the updater joins as
+  // the DuneBugger frontend's devices do; `updater frontend SUBJECT [BODY]` plays the frontend
+  // (docs/frontend.md). Its connection string is local and made up, kept in demo/webpubsub.json.
+  let hub: { close(): Promise<void> } | null = null;
+  let webpubsub = base.webpubsub;
+  if (process.env.UPDATER_DEMO_HUB === '1' && !webpubsub) {
+    const { startLocalWebPubSub } = await import('./local-webpubsub.js');
+    const local = await startLocalWebPubSub({ hub: DEMO_HUB.hub, accessKey: randomBytes(24).toString('base64url'), port: rememberedPort(join(dir, 'hub.port'), 18091) });
+    hub = local;
+    webpubsub = { connectionString: local.connectionString, hub: DEMO_HUB.hub, group: DEMO_HUB.group, controller: true };
+    writeFileSync(join(dir, 'webpubsub.json'), `${JSON.stringify({ connectionString: local.connectionString, hub: DEMO_HUB.hub, group: DEMO_HUB.group })}\n`, { mode: 0o600 });
+    logger.info({ hub: `${local.endpoint}/client/hubs/${DEMO_HUB.hub}`, group: DEMO_HUB.group }, `demo: a local Web PubSub hub; play the frontend with \`npm run updater -- frontend controller.heartbeat\``);
+  }
+
   const config: Config = {
     ...base,
     github: { ...base.github, apiUrl: gh.apiUrl, rawUrl: gh.rawUrl, token: null },
+    ...(webpubsub ? { webpubsub } : {}),
     components: [component],
   };
   return {
@@ -193,6 +211,7 @@ export async function startDemo(base: Config, logger: Logger): Promise<Demo> {
     component,
     releasesUrl: gh.apiUrl,
     async stop() {
+      await hub?.close();
       await gh.close();
       // The demo app belongs to the demo: stop it with the updater so nothing is left running.
       await manager.stop().catch(() => undefined);
