@@ -72,6 +72,11 @@ export interface StartOptions {
   version?: string | null;
   dryRun?: boolean;
   mode?: RunMode;
+  /**
+   * The caller's own rule (the application's `updateFirst`), asked after the engine's refusals
+   * (unknown component, a full disk, busy) and before the run is created: it throws to refuse.
+   */
+  admit?: () => void;
 }
 
 interface Snapshot {
@@ -153,6 +158,7 @@ export class Engine {
     if (this.recovering) throw new EngineError('busy', 'an interrupted run is being recovered; try again when it has finished');
     const active = this.journal.activeRun();
     if (active) throw new EngineError('busy', new BusyError(active).message);
+    options.admit?.();
 
     const mode = options.mode ?? 'update';
     const driver = this.options.driverFor(component);
@@ -234,8 +240,12 @@ export class Engine {
 
   private lastProbe = 0;
 
-  /** Throws 507 while the journal cannot be written (a run is waiting for it, or a probe write fails). */
-  private ensureWritable(): void {
+  /**
+   * Throws 507 while the journal cannot be written (a run is waiting for it, or a probe write
+   * fails): no run can start. `startRun` asks it; so does a caller that must refuse before it
+   * gets that far (an update of all, before its check).
+   */
+  ensureWritable(): void {
     if (this.journal.health.writable) return;
     if (this.unflushed.size === 0) {
       try {
