@@ -363,8 +363,14 @@ test('/ws: updater.update "all" updates every component; "manual_confirmation" w
     // Every run's own messages reached the client, remote's before core's.
     const results = peer.messages.filter((m) => m.subject === 'update_result').map((m) => [m.body.component, m.body.state]);
     assert.deepEqual(results, [['remote', 'succeeded'], ['core', 'succeeded']]);
-    const progress = peer.messages.filter((m) => m.subject === 'updater_progress' && !m.body.transient).map((m) => `${m.body.component}:${m.body.state}`);
-    assert.equal(progress.indexOf('remote:succeeded') < progress.indexOf('core:discover'), true);
+    // In order: each run announced before its first transition, and core's only after remote's end.
+    const order = peer.messages
+      .filter((m) => m.subject === 'update_batch' || (m.subject === 'updater_progress' && !m.body.transient))
+      .map((m) => (m.subject === 'update_batch' ? `batch:${m.body.runs.at(-1)?.component}:${m.body.state}` : `${m.body.component}:${m.body.state}`));
+    assert.deepEqual(
+      order.filter((x) => /^batch|discover|succeeded/.test(x)),
+      ['batch:remote:running', 'remote:discover', 'remote:succeeded', 'batch:core:running', 'core:discover', 'core:succeeded', 'batch:core:succeeded'],
+    );
 
     const from = peer.messages.length;
     peer.send('updater.update', 'manual_confirmation');

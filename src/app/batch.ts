@@ -130,16 +130,24 @@ export class Batches {
         this.end(nothing, 'succeeded', 'Nothing to update: no component has an update available');
         return { batch_id: nothing.id, components: [], run_id: null, message: nothing.message };
       }
+      const made: { batch?: Batch } = {};
       let runId: number;
       try {
-        ({ runId } = await this.o.engine.startRun(plan[0]!.name, { version: null }));
+        // The batch exists with its first run: announced before that run's first transition.
+        ({ runId } = await this.o.engine.startRun(plan[0]!.name, {
+          version: null,
+          created: (id) => {
+            const b = (made.batch = this.current = batch());
+            this.log.info({ batch_id: b.id, components: plan.map((p) => p.name) }, `update of all: ${plan.map((p) => `${p.name} ${p.from ?? '?'} → ${p.to ?? '?'}`).join(', then ')}`);
+            this.started(b, id);
+          },
+        }));
       } catch (error) {
         // Nothing was started: no batch.
         throw refusalOf(error) ?? error;
       }
-      const b = (this.current = batch());
-      this.log.info({ batch_id: b.id, components: plan.map((p) => p.name) }, `update of all: ${plan.map((p) => `${p.name} ${p.from ?? '?'} → ${p.to ?? '?'}`).join(', then ')}`);
-      this.started(b, runId);
+      const b = made.batch;
+      if (!b) throw new Error('the engine started a run without telling its id');
       this.follow(b, runId).catch((error: unknown) => {
         this.log.error({ err: error, batch_id: b.id }, `the update of all stopped on an error: ${(error as Error).message}`);
         this.end(b, 'stopped', `Stopped: ${(error as Error).message}`);
@@ -186,13 +194,12 @@ export class Batches {
       }
       const next = left[0]!;
       try {
-        ({ runId } = await this.o.engine.startRun(next, { version: null }));
+        ({ runId } = await this.o.engine.startRun(next, { version: null, created: (id) => this.started(batch, id) }));
       } catch (error) {
         const refusal = refusalOf(error);
         if (!refusal) throw error;
         return this.end(batch, 'stopped', `Stopped before ${next}: ${refusal.message}${left.length > 1 ? `; not updated: ${list(left)}` : ''}`);
       }
-      this.started(batch, runId);
     }
   }
 

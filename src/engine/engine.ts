@@ -77,6 +77,8 @@ export interface StartOptions {
    * (unknown component, a full disk, busy) and before the run is created: it throws to refuse.
    */
   admit?: () => void;
+  /** Told the run's id once the run exists, before its first transition is committed and published. */
+  created?: (runId: number) => void;
 }
 
 interface Snapshot {
@@ -206,6 +208,7 @@ export class Engine {
       if (error instanceof JournalUnwritableError) throw storageError(error);
       throw error;
     }
+    options.created?.(runId);
     // The run goes on by itself; its end is in the journal and through waitForRun.
     void this.launch(runId, component, context, 'START');
     return { runId };
