@@ -167,17 +167,23 @@ async function allViaService(remote: Remote, json: boolean): Promise<UpdateBatch
   }
   if (!json && started.components.length > 0) console.log(`update of all (batch ${started.batch_id}) started by the service at ${remote.base}: ${started.components.join(', then ')}`);
   let followed = 0;
-  for (;;) {
-    const batch = await remote.request<UpdateBatch>('GET', '/api/updates');
-    if (batch.batch_id !== started.batch_id) throw new Error(`the service reports batch ${batch.batch_id}, not ${started.batch_id}: was it restarted?`);
-    if (followed === batch.runs.length && batch.state !== 'running') return batch;
-    for (const r of batch.runs.slice(followed)) {
-      if (!json) console.log(runHeader(r));
-      const run = await followRun(remote, r.run_id, json);
-      if (!json) console.log(`${run.state}: ${run.message ?? ''}`);
-      followed++;
+  try {
+    for (;;) {
+      const batch = await remote.request<UpdateBatch>('GET', '/api/updates');
+      // A batch lives in the service's memory: a restart ends it (the run under way is recovered).
+      if (batch.batch_id !== started.batch_id) throw new Error(`the service now reports batch ${batch.batch_id}, not ${started.batch_id}`);
+      if (followed === batch.runs.length && batch.state !== 'running') return batch;
+      for (const r of batch.runs.slice(followed)) {
+        if (!json) console.log(runHeader(r));
+        const run = await followRun(remote, r.run_id, json);
+        if (!json) console.log(`${run.state}: ${run.message ?? ''}`);
+        followed++;
+      }
+      if (batch.state === 'running') await sleep(250);
     }
-    if (batch.state === 'running') await sleep(250);
+  } catch (error) {
+    console.error(`lost the update of all (batch ${started.batch_id}) at the service ${remote.base}: ${(error as Error).message}; was it restarted? \`updater runs\` shows what was done`);
+    return EXIT.failure;
   }
 }
 
