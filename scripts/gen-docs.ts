@@ -133,6 +133,7 @@ export async function apiReference(): Promise<string> {
           for (const [k, v] of Object.entries(body.properties as Schema)) out.push(`| \`${k}\` | ${fieldType(v as Schema)} |`);
           out.push('');
         }
+        out.push(...answerTables(op.responses ?? {}));
         out.push(`Answers: ${Object.keys(op.responses ?? {}).map((c) => `\`${c}\``).join(', ')}`, '');
       }
     }
@@ -141,6 +142,39 @@ export async function apiReference(): Promise<string> {
   } finally {
     await w.close();
   }
+}
+
+/**
+ * The fields of a successful answer declared inline by its route (the shared shapes, `Component`,
+ * `Run`, `CheckResult`, are described elsewhere), one table for the codes that share a shape.
+ */
+function answerTables(responses: Schema): string[] {
+  const shapes = new Map<string, { codes: string[]; schema: Schema }>();
+  for (const [code, r] of Object.entries(responses)) {
+    const schema = (r as Schema).content?.['application/json']?.schema as Schema | undefined;
+    if (!code.startsWith('2') || !schema?.properties) continue;
+    const key = JSON.stringify(schema);
+    const entry = shapes.get(key) ?? { codes: [], schema };
+    entry.codes.push(code);
+    shapes.set(key, entry);
+  }
+  const out: string[] = [];
+  for (const { codes, schema } of shapes.values()) {
+    out.push(`Answer ${codes.map((c) => `\`${c}\``).join(', ')} (JSON):`, '', '| field | type | meaning |', '|---|---|---|');
+    const rows = (s: Schema, path: string) => {
+      for (const [k, v] of Object.entries((s.properties ?? {}) as Schema)) {
+        const field = v as Schema;
+        const p = path ? `${path}.${k}` : k;
+        const optional = !(s.required ?? []).includes(k);
+        out.push(`| \`${p}\` | ${fieldType(field)}${field.nullable ? ' or null' : ''}${optional ? ' (optional)' : ''} | ${(field.description ?? '').replaceAll('|', '\\|')} |`);
+        if (field.type === 'object') rows(field, p);
+        if (field.type === 'array' && field.items?.type === 'object') rows(field.items, `${p}[]`);
+      }
+    };
+    rows(schema, '');
+    out.push('');
+  }
+  return out;
 }
 
 /** Rows `| field | type |` of a message body, nested fields as `a.b`, `a[].b`, `a.<name>.b`. */

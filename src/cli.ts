@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `updater serve | check | update | rollback | status | runs | run <id> | config check`.
+ * `updater serve | check | update [--all] | rollback | status | runs | run <id> | config check`.
  * Reading commands read the history through the composition root (the journal opened read-only),
  * so they work whether or not the service is running.
  */
@@ -22,6 +22,9 @@ Usage:
   updater check    [COMPONENT] [--json]                        ask GitHub for new releases now
   updater update   COMPONENT [--version V] [--dry-run] [--json]
                                                                update, following every phase
+  updater update   --all [--json]                              update every component that has an
+                                                               update, one after another (updateFirst
+                                                               ones first), stopping at a failure
   updater rollback COMPONENT [--json]                          restore the newest backup
   updater status   [--json]                                    components and the active run
   updater runs     [--component NAME] [--limit N] [--json]     the history
@@ -33,9 +36,10 @@ Usage:
 Every command takes --config FILE (default ./updater.yaml, else the embedded demo) and --ini.
 check, update and rollback go through the running service when one answers at server.host:port
 (with server.token); otherwise they run here.
-Exit codes: 0 done (succeeded, up to date, validated); 1 not applied (aborted, rolled back);
-2 usage or invalid configuration; 3 failure (journal, service); 4 rollback failed: manual
-intervention required; 5 busy (another run is active).`;
+Exit codes: 0 done (succeeded, up to date, validated; update --all: every run succeeded, or
+nothing to update); 1 not applied (aborted, rolled back, or refused because an updateFirst
+component must be updated first); 2 usage or invalid configuration; 3 failure (journal, service);
+4 rollback failed: manual intervention required; 5 busy (another run is active).`;
 
 async function main(argv: string[]): Promise<number> {
   let parsed;
@@ -50,6 +54,7 @@ async function main(argv: string[]): Promise<number> {
         limit: { type: 'string' },
         version: { type: 'string' },
         'dry-run': { type: 'boolean' },
+        all: { type: 'boolean' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         'show-version': { type: 'boolean' },
@@ -90,8 +95,16 @@ async function main(argv: string[]): Promise<number> {
       return check(config, rest[0], values.json ?? false);
     case 'update':
     case 'rollback': {
+      if (values.all) {
+        if (command !== 'update' || rest[0] || values.version || values['dry-run']) {
+          console.error('usage: updater update --all [--json] (no component, --version or --dry-run with --all)');
+          return EXIT.usage;
+        }
+        const { updateAllAndFollow } = await import('./cli/run-command.js');
+        return updateAllAndFollow(config, { json: values.json ?? false });
+      }
       if (!rest[0]) {
-        console.error(`usage: updater ${command} COMPONENT`);
+        console.error(`usage: updater ${command} COMPONENT${command === 'update' ? ' (or --all)' : ''}`);
         return EXIT.usage;
       }
       const { runAndFollow } = await import('./cli/run-command.js');

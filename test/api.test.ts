@@ -115,13 +115,13 @@ test('POST updates errors: 404 unknown, 409 busy, 400 bad body of every kind', a
     }
     // Not an object at all (JSON null included: only a request with no body means "the latest").
     for (const body of [[1, 2], 'x'.repeat(10), null, 5, true]) {
-      for (const url of ['/api/components/dir/updates', '/api/components/dir/rollback', '/api/checks']) {
+      for (const url of ['/api/components/dir/updates', '/api/components/dir/rollback', '/api/checks', '/api/updates']) {
         const r = await w.app.inject({ method: 'POST', url, ...json(body) });
         assert.equal(r.statusCode, 400, `${url} ${JSON.stringify(body)}`);
         assert.equal(r.json().error.code, 'bad_body');
       }
     }
-    for (const url of ['/api/components/dir/updates', '/api/components/dir/rollback', '/api/checks']) {
+    for (const url of ['/api/components/dir/updates', '/api/components/dir/rollback', '/api/checks', '/api/updates']) {
       const r = await w.app.inject({ method: 'POST', url, headers: { 'content-type': 'text/plain' }, payload: '{}' });
       assert.equal(r.statusCode, 415, url);
       assert.equal(r.json().error.code, 'unsupported_media_type');
@@ -175,6 +175,7 @@ test('auth: with a token every mutation needs it (401 and no effect without it);
   try {
     const mutations = [
       { method: 'POST' as const, url: '/api/checks' },
+      { method: 'POST' as const, url: '/api/updates' },
       { method: 'POST' as const, url: '/api/components/dir/updates' },
       { method: 'POST' as const, url: '/api/components/dir/rollback' },
     ];
@@ -223,7 +224,7 @@ test('GET /openapi.json describes every route with its schemas; GET / serves HTM
   try {
     const doc = (await w.app.inject('/openapi.json')).json();
     assert.match(doc.openapi, /^3\./);
-    for (const [path, method] of [['/healthz', 'get'], ['/api/components', 'get'], ['/api/checks', 'post'], ['/api/components/{name}/updates', 'post'], ['/api/components/{name}/rollback', 'post'], ['/api/runs', 'get'], ['/api/runs/{id}', 'get'], ['/metrics', 'get']] as const) {
+    for (const [path, method] of [['/healthz', 'get'], ['/api/components', 'get'], ['/api/checks', 'post'], ['/api/components/{name}/updates', 'post'], ['/api/components/{name}/rollback', 'post'], ['/api/updates', 'post'], ['/api/updates', 'get'], ['/api/runs', 'get'], ['/api/runs/{id}', 'get'], ['/metrics', 'get']] as const) {
       assert.ok(doc.paths[path]?.[method], `${method} ${path}`);
     }
     assert.ok(doc.paths['/api/components/{name}/updates'].post.requestBody);

@@ -100,7 +100,7 @@ describe('the open API refuses browsers that are not its own (real service, demo
     const post = (path: string, contentType: string | undefined, body: string | undefined) =>
       send(`${app().url}${path}`, { method: 'POST', headers: contentType ? { 'content-type': contentType } : {}, body });
     const before = await runs(app());
-    for (const path of ['/api/components/sample-app/updates', '/api/components/sample-app/rollback', '/api/checks']) {
+    for (const path of ['/api/components/sample-app/updates', '/api/components/sample-app/rollback', '/api/checks', '/api/updates']) {
       for (const [type, body] of [['text/plain', '{"dry_run":true}'], ['text/plain;charset=UTF-8', ''], ['application/x-www-form-urlencoded', 'dry_run=true'], ['multipart/form-data; boundary=x', '--x--']] as const) {
         const r = await post(path, type, body);
         assert.equal(r.status, 415, `${path} ${type}: ${r.body}`);

@@ -112,6 +112,7 @@ describe('loadConfig: sources and defaults', () => {
       name: 'scheduler',
       kind: 'container',
       repo: 'marco-svitol/dunebugger-scheduler',
+      updateFirst: false,
       composeFile: '/opt/dunebugger/docker-compose.yml',
       service: 'scheduler',
       health: { url: 'http://127.0.0.1:8081/health', timeoutSeconds: 60 },
@@ -121,6 +122,7 @@ describe('loadConfig: sources and defaults', () => {
       name: 'core',
       kind: 'app',
       repo: 'marco-svitol/dunebugger',
+      updateFirst: false,
       installPath: '/opt/dunebugger/core',
       asset: 'dunebugger-{version}.tar.gz',
       service: { manager: 'systemd', unit: 'dunebugger', systemctl: ['systemctl'] },
@@ -266,6 +268,25 @@ describe('loadConfig: mistakes', () => {
       const issues = yamlIssues(`components:\n  - { name: ${JSON.stringify(name)}, kind: container, repo: a/b, composeFile: /c.yml, service: s }\n`);
       assert.equal(issues.length, 1, name);
       assert.match(issues[0] ?? '', /^components\[0\]\.name: must be 1 to 63 characters/);
+    }
+  });
+
+  test('updateFirst: true or false on every kind, default false; all and manual_confirmation are not names', () => {
+    const cwd = setup({
+      'updater.yaml': `components:
+  - { name: remote, kind: container, repo: a/remote, composeFile: /c.yml, service: remote, updateFirst: true }
+  - { name: core, kind: app, repo: a/core, installPath: /x, service: { manager: systemd, unit: core } }
+`,
+    });
+    const { config } = loadConfig({ cwd, env: {} });
+    assert.deepEqual(config.components.map((c) => [c.name, c.updateFirst]), [['remote', true], ['core', false]]);
+    assert.deepEqual(yamlIssues('components:\n  - { name: a, kind: app, repo: a/b, installPath: /x, service: { manager: systemd, unit: u }, updateFirst: yes }\n'), [
+      'components[0].updateFirst: expected true or false, got "yes"',
+    ]);
+    for (const name of ['all', 'manual_confirmation']) {
+      assert.deepEqual(yamlIssues(`components:\n  - { name: ${name}, kind: container, repo: a/b, composeFile: /c.yml, service: s }\n`), [
+        `components[0].name: "${name}" is reserved (clients send it to mean every component); choose another name`,
+      ]);
     }
   });
 
@@ -464,6 +485,7 @@ otherKey = ignored
         name: 'core',
         kind: 'app',
         repo: 'someone/dunebugger',
+        updateFirst: false,
         installPath: '/srv/dune/core',
         asset: 'dunebugger-{version}.tar.gz',
         service: { manager: 'systemd', unit: 'dunebugger', systemctl: ['systemctl'] },
@@ -475,6 +497,7 @@ otherKey = ignored
         name: 'scheduler',
         kind: 'container',
         repo: 'someone/dunebugger-scheduler',
+        updateFirst: false,
         composeFile: '/srv/dune/docker-compose.yml',
         service: 'scheduler',
         minFreeMB: 500,
@@ -483,6 +506,7 @@ otherKey = ignored
         name: 'remote',
         kind: 'container',
         repo: 'someone/dunebugger-remote',
+        updateFirst: false,
         composeFile: '/srv/dune/docker-compose.yml',
         service: 'remote',
         minFreeMB: 500,

@@ -283,6 +283,48 @@ describe('dashboard in Chromium, on the demo', { skip, timeout: 240_000 }, () =>
     assert.equal(await first.locator('[data-testid=timeline-row]').count(), 6);
   });
 
+  it('updates all from the button: disabled while the run goes on, the end told in the notice; a refusal shown as for the other buttons', async () => {
+    const all = page.locator('[data-testid=update-all]');
+    await page.locator('[data-testid=update-all]:not([disabled])').waitFor();
+    await all.click();
+    // The only component with an update is sample-app, whose latest (1.2.0) fails its health check.
+    await page.locator(row('verify')).waitFor({ timeout: 30_000 });
+    assert.ok(await all.isDisabled(), 'Update all is disabled while a run is active');
+    assert.match(await text(page, '[data-testid=run-title]'), /sample-app · update · 1\.1\.0 → 1\.2\.0/);
+    const ended = page.locator('[data-testid=notice]:has-text("Update all: Stopped at sample-app")');
+    await ended.waitFor({ timeout: 40_000 });
+    assert.equal(await text(page, '[data-testid=notice]'), 'Update all: Stopped at sample-app (rolled back)');
+    await page.locator(row('rolled_back')).waitFor();
+    await page.locator('[data-testid=update-all]:not([disabled])').waitFor();
+
+    // A refusal: the server's answer is shown (here a stand-in for its 409, so that nothing else has to run).
+    await page.route('**/api/updates', (route) =>
+      route.fulfill({ status: 409, contentType: 'application/json', body: JSON.stringify({ error: { code: 'busy', message: 'another update is running: run 9 of sample-app is in apply' } }) }),
+    );
+    try {
+      await all.click();
+      await page.locator('[data-testid=notice]:has-text("Update all did not start: another update is running: run 9 of sample-app is in apply")').waitFor();
+    } finally {
+      await page.unroute('**/api/updates');
+    }
+
+    // With no update anywhere it is disabled (the component list as if a check found none).
+    const other = await context.newPage();
+    try {
+      await other.route('**/api/components', async (route) => {
+        const response = await route.fetch();
+        const list = (await response.json()) as Array<Record<string, unknown>>;
+        await route.fulfill({ response, json: list.map((c) => ({ ...c, update_available: false })) });
+      });
+      await other.goto(service.url);
+      await other.locator(`${card} [data-testid=installed]:text-is("1.1.0")`).waitFor();
+      assert.ok(await other.locator('[data-testid=update-all]').isDisabled(), 'nothing to update: disabled');
+      assert.ok(!(await other.locator(`${card} [data-testid=update]`).isDisabled()), 'while the other buttons are not');
+    } finally {
+      await other.close();
+    }
+  });
+
   it('survives a SIGKILL of the service during a run: reconnects, replays, and shows the recovered run finish', async () => {
     await page.locator(`${card} [data-testid=update]:not([disabled])`).click();
     await page.locator(row('verify')).waitFor({ timeout: 30_000 });

@@ -5,7 +5,11 @@
 import { EngineError } from '../engine/engine.js';
 import { isStorageError, JournalUnwritableError } from '../journal/journal.js';
 
-export type CommandErrorCode = EngineError['code'] | 'bad_body';
+/**
+ * The engine's codes, `bad_body`, and `update_first`: a component marked `updateFirst` has an
+ * update available, so another may not be updated on its own before it (409).
+ */
+export type CommandErrorCode = EngineError['code'] | 'bad_body' | 'update_first';
 
 export class CommandError extends Error {
   constructor(

@@ -1,7 +1,8 @@
 /**
  * The feed: every outbound message of the updater, in one stream that every transport subscribes
  * to (/ws today; Web PubSub and NATS next): `updater_progress` (one per committed transition, plus
- * transient download and pull progress), `update_result`, and after every check, whoever asked,
+ * transient download and pull progress), `update_result`, `update_batch` (an update of all
+ * components: each run it starts, and its end), and after every check, whoever asked,
  * `update_check_result` and `system_info`.
  *
  * A subscription is `idle` (it gets only the check results: every connected client hears them),
@@ -28,7 +29,8 @@ import { isTerminal, isWorkPhase } from '../../machines/update-machine.js';
 import type { Engine, ProgressEvent, RunResult } from '../engine/engine.js';
 import type { Transition } from '../journal/journal.js';
 import type { ComponentStatus } from '../releases/checker.js';
-import type { OutboundMessage, ProgressBody } from '../contract/index.js';
+import type { OutboundMessage, ProgressBody, UpdateBatch } from '../contract/index.js';
+import type { Batches } from './batch.js';
 import type { Queries } from './queries.js';
 
 /** Transitions read from the journal at a time by a replay or a catch-up. */
@@ -97,11 +99,13 @@ export class Feed {
     private readonly queries: Queries,
     engine: Pick<Engine, 'transitions' | 'progress' | 'results'>,
     private readonly log: Logger,
+    batches?: Pick<Batches, 'changes'>,
   ) {
     this.unsubscribe = [
       engine.transitions.subscribe((t) => this.onTransition(t)),
       engine.progress.subscribe((p) => this.onProgress(p)),
       engine.results.subscribe((r) => this.onResult(r)),
+      ...(batches ? [batches.changes.subscribe((b) => this.onBatch(b))] : []),
     ];
   }
 
@@ -246,6 +250,15 @@ export class Feed {
 
   private onResult(r: RunResult): void {
     const message: OutboundMessage = { subject: 'update_result', body: { run_id: r.runId, component: r.component, success: r.success, state: r.state, message: r.message } };
+    for (const s of this.subscribers) {
+      if (s.mode === 'live') this.send(s, message);
+      else if (s.mode === 'replaying') s.held.push(message);
+    }
+  }
+
+  /** An update of all components changed (a run started, it ended): like a run's result, for live subscriptions. */
+  private onBatch(b: UpdateBatch): void {
+    const message: OutboundMessage = { subject: 'update_batch', body: b };
     for (const s of this.subscribers) {
       if (s.mode === 'live') this.send(s, message);
       else if (s.mode === 'replaying') s.held.push(message);

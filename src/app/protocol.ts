@@ -52,16 +52,20 @@ export async function handleMessage(app: Application, session: Session, subject:
   if (!parsed.ok) return session.reply(error(parsed.code, parsed.message));
   const m = parsed.message;
   // Live before the run starts, so the client sees the run's first transition.
-  const start = async (component: string, request: { version?: string | null; dryRun?: boolean }) => {
+  const refusedAs = async (work: () => Promise<void>) => {
     session.feed.live();
     try {
-      const { runId } = await app.commands.startRun(component, request);
-      session.log.info({ run_id: runId, component }, `run ${runId} of ${component} started by ${subject}`);
+      await work();
     } catch (e) {
       if (!(e instanceof CommandError)) throw e;
       session.reply(error(e.code, e.message));
     }
   };
+  const start = (component: string, request: { version?: string | null; dryRun?: boolean }) =>
+    refusedAs(async () => {
+      const { runId } = await app.commands.startRun(component, request);
+      session.log.info({ run_id: runId, component }, `run ${runId} of ${component} started by ${subject}`);
+    });
   switch (m.subject) {
     case 'updater.check_updates':
       session.feed.live();
@@ -71,6 +75,14 @@ export async function handleMessage(app: Application, session: Session, subject:
     case 'updater.perform_update':
       return start(m.component, { version: m.version, dryRun: m.dryRun });
     case 'updater.update': {
+      // `"all"`, or the frontend's `"manual_confirmation"`: every component with an update. Its
+      // progress reaches this client through the feed (`update_batch`, each run's messages).
+      if (m.all) {
+        return refusedAs(async () => {
+          const started = await app.commands.updateAll();
+          session.log.info({ batch_id: started.batch_id, run_id: started.run_id, components: started.components }, `update of all started by ${subject}: ${started.message}`);
+        });
+      }
       // The seed's form: `"core"`, or `"dunebugger-core"` when `core` is configured.
       const component = app.queries.componentNamed(m.name);
       const problem = stringProblem(componentNameLimits, component);

@@ -7,7 +7,8 @@ import type { Engine } from '../engine/engine.js';
 import type { Journal, RunView, Transition } from '../journal/journal.js';
 import { toCheckResult, type ComponentStatus, type UpdateChecker } from '../releases/checker.js';
 import type { ComponentConfig } from '../config/index.js';
-import type { CheckResult, ComponentView, Health, Run, RunsQuery, SystemInfoBody } from '../contract/index.js';
+import type { CheckResult, ComponentView, Health, Run, RunsQuery, SystemInfoBody, UpdateBatch } from '../contract/index.js';
+import type { Batches } from './batch.js';
 import { UPDATER_VERSION } from '../version.js';
 
 /** Tells whether a component's service runs (the drivers' cached probe); null when it cannot be told. */
@@ -31,6 +32,8 @@ export interface QueriesOptions {
   kinds: readonly string[];
   /** `system_info`'s device_id: the Web PubSub group, else the host name. */
   deviceId: string;
+  /** Updates of all components (held in memory). */
+  batches?: Pick<Batches, 'view'> | undefined;
 }
 
 // The journal's run and the contract's are one shape: a change to either fails to compile here.
@@ -132,6 +135,11 @@ export class Queries {
   /** The run as stored once it has ended (at once if it already has). */
   runEnded(id: number): Promise<Run> {
     return this.o.engine.waitForRun(id);
+  }
+
+  /** The update of all components going on, else the last one since the updater started (`GET /api/updates`). */
+  batch(): UpdateBatch | null {
+    return this.o.batches?.view() ?? null;
   }
 
   activeRun(): { id: number; component: string; state: string } | null {

@@ -46,20 +46,37 @@ export const healthSchema = z
   })
   .meta({ description: 'Health check run by verify.' });
 
+/**
+ * Words that clients send in place of a component name to mean every component (`updater.update
+ * "all"`, the frontend's `"manual_confirmation"`): no component may be called so.
+ */
+export const RESERVED_COMPONENT_NAMES: readonly string[] = ['all', 'manual_confirmation'];
+
 const componentName = z
   .string()
   .regex(COMPONENT_NAME_PATTERN, {
     error: 'must be 1 to 63 characters of a-z, 0-9, "-" or "_", starting with a letter or digit',
   })
-  .meta({ description: 'Unique; used in file names, URLs and messages.' });
+  .refine((name) => !RESERVED_COMPONENT_NAMES.includes(name), {
+    error: (iss) => `"${String(iss.input)}" is reserved (clients send it to mean every component); choose another name`,
+  })
+  .meta({ description: 'Unique; used in file names, URLs and messages. `all` and `manual_confirmation` are reserved.' });
 
 const repo = z
   .string()
   .regex(REPO_PATTERN, { error: 'must look like owner/name' })
   .meta({ description: 'GitHub repository, `owner/name`.' });
 
+const updateFirst = z
+  .boolean()
+  .default(false)
+  .meta({
+    description:
+      'Update this component before the others: while it has an update available, updating another component on its own is refused (409 `update_first`; dry runs and rollbacks are not), and an update of all components installs the `updateFirst` ones first, in config order. See docs/configuration.md.',
+  });
+
 /** The keys every kind's component has (see `Component`); a kind's schema spreads them into its own. */
-export const componentFields = { name: componentName, repo };
+export const componentFields = { name: componentName, repo, updateFirst };
 
 /** A kind's schema, as the registry holds it: a strict object whose `kind` is a literal. */
 export type KindSchema = z.ZodObject<{ kind: z.ZodLiteral<string> } & z.core.$ZodLooseShape, z.core.$strict>;

@@ -6,6 +6,7 @@
  * `body.component: required string`, `body.version: must be at most 64 characters (got 65)`.
  */
 import { z } from 'zod';
+import { RESERVED_COMPONENT_NAMES } from '../config/schema.js';
 import { componentNameLimits, stringProblem, versionLimits, type StringLimits } from './limits.js';
 
 /** A string within `limits`; `messages.type` when not a string, `messages.empty` (if given) when empty. */
@@ -32,6 +33,9 @@ export type CheckRequest = z.output<typeof checkRequest>;
 /** `POST /api/components/:name/updates`: none or `{}` means the latest. */
 export const updateRequest = z.strictObject({ version: version.optional(), dry_run: z.boolean().optional() });
 export type UpdateRequest = z.output<typeof updateRequest>;
+
+/** `POST /api/updates` (update all): no body, or `{}`. */
+export const updateAllRequest = z.strictObject({}).meta({ description: 'none, or {}', maxProperties: 0 });
 
 /** `POST /api/components/:name/rollback`: no body, or `{}`. */
 export const rollbackRequest = z.strictObject({}).meta({ description: 'none, or {}', maxProperties: 0 });
@@ -67,11 +71,17 @@ export const subscribeBody = z
   )
   .nullish();
 
-/** `updater.update`: a component name, the seed's form (`"core"`, or `"dunebugger-core"`). */
+/** `updater.update`'s bodies that mean every component (the frontend's button sends `"manual_confirmation"`). */
+export const UPDATE_ALL_WORDS: readonly string[] = RESERVED_COMPONENT_NAMES;
+
+/** `updater.update`: a component name, the seed's form (`"core"`, or `"dunebugger-core"`), or `"all"`. */
 export const updateBody = z
-  .string({ error: 'must be a component name (string), e.g. "core"' })
-  .min(1, { error: 'must be a component name (string), e.g. "core"' })
-  .meta({ description: 'a component name, `"core"`, or the seed\'s `"dunebugger-core"` (the prefix is dropped when `core` is configured)' });
+  .string({ error: 'must be a component name (string), e.g. "core", or "all"' })
+  .min(1, { error: 'must be a component name (string), e.g. "core", or "all"' })
+  .meta({
+    description:
+      'a component name, `"core"`, or the seed\'s `"dunebugger-core"` (the prefix is dropped when `core` is configured); `"all"` or `"manual_confirmation"`: update every component that has an update, as `POST /api/updates`',
+  });
 
 /** Every inbound subject and its body (`undefined`: the body is ignored). */
 export const inbound = {
@@ -88,7 +98,8 @@ export type InboundSubject = keyof typeof inbound;
 export type Inbound =
   | { subject: 'updater.check_updates' }
   | { subject: 'updater.perform_update'; component: string; dryRun: boolean; version: string | null }
-  | { subject: 'updater.update'; name: string }
+  | { subject: 'updater.update'; name: string; all: false }
+  | { subject: 'updater.update'; all: true }
   | { subject: 'updater.subscribe'; afterSeq: number | undefined }
   | { subject: 'controller.system_info' };
 
@@ -111,8 +122,10 @@ export function parseInbound(subject: string, body: unknown): Parsed {
       const b = parsed.data as z.output<typeof performUpdateBody>;
       return { ok: true, message: { subject, component: b.component, dryRun: b.dry_run === true, version: b.version ?? null } };
     }
-    case 'updater.update':
-      return { ok: true, message: { subject, name: parsed.data as string } };
+    case 'updater.update': {
+      const name = parsed.data as string;
+      return { ok: true, message: UPDATE_ALL_WORDS.includes(name) ? { subject, all: true } : { subject, name, all: false } };
+    }
     default: {
       const b = parsed.data as z.output<typeof subscribeBody>;
       return { ok: true, message: { subject: 'updater.subscribe', afterSeq: b?.after_seq ?? undefined } };

@@ -114,6 +114,42 @@ export type Run = z.output<typeof run>;
 export const runStarted = z.object({ run_id: z.int() });
 export type RunStarted = z.output<typeof runStarted>;
 
+/** One run of an update of all components. */
+export const batchRun = z.object({
+  component: z.string(),
+  run_id: z.int(),
+  from_version: nullableString.meta({ description: 'What was installed: as the check found it, then as the run found it.' }),
+  to_version: nullableString.meta({ description: 'The version it goes to: the latest the check found, then what the run installed or tried.' }),
+  result: nullableString.meta({ description: "The run's end state (`succeeded`, `rolled_back`…); null while it goes on, or if the updater stopped before it ended." }),
+});
+export type BatchRun = z.output<typeof batchRun>;
+
+/**
+ * An update of all components (`POST /api/updates`): one run after another, stopping at the first
+ * that does not succeed. `GET /api/updates` and the `update_batch` message.
+ */
+export const updateBatch = z.object({
+  batch_id: z.int().meta({ description: 'Counted from 1 since the updater started (batches are not kept across restarts).' }),
+  state: z.enum(['running', 'succeeded', 'stopped']).meta({
+    description: '`running`; `succeeded` when every run succeeded (or there was nothing to update); `stopped` at a run that did not succeed, or a run that could not start.',
+  }),
+  components: z.array(z.string()).meta({ description: 'What it updates, in order: the `updateFirst` components first, then the others, each in config order. Empty: nothing to update.' }),
+  runs: z.array(batchRun).meta({ description: 'The runs started so far, in order.' }),
+  message: z.string().meta({ description: 'The latest sentence: "Updating core from 1.0.0 to 1.1.0" while a run goes on, then how it ended.' }),
+  started_at: z.string().meta({ description: 'ISO 8601, UTC.' }),
+  finished_at: nullableString.meta({ description: 'ISO 8601, UTC; null while it goes on.' }),
+});
+export type UpdateBatch = z.output<typeof updateBatch>;
+
+/** `POST /api/updates`: what the update of all components starts with. */
+export const updateAllStarted = z.object({
+  batch_id: z.int().meta({ description: 'The batch, as `GET /api/updates` and the `update_batch` message show it.' }),
+  components: z.array(z.string()).meta({ description: 'The components it updates, in order; empty when nothing has an update.' }),
+  run_id: z.int().nullable().meta({ description: 'The first run (the next ones start as each one succeeds); null when there is nothing to update.' }),
+  message: z.string().meta({ description: '"Updating remote from 1.0.0 to 1.1.0", or "Nothing to update: no component has an update available".' }),
+});
+export type UpdateAllStarted = z.output<typeof updateAllStarted>;
+
 // ------------------------------------------------------------------------- outbound messages
 
 export const progressLevel = z.enum(['info', 'warn', 'error', 'debug']);
@@ -191,6 +227,7 @@ export const outbound = {
   updater_progress: progressBody,
   update_result: resultBody,
   system_info: systemInfoBody,
+  update_batch: updateBatch,
   error: errorDetail,
 } as const;
 export type OutboundSubject = keyof typeof outbound;

@@ -6,6 +6,11 @@ export interface Component {
   kind: string;
   /** GitHub `owner/name`: where its releases come from. */
   repo: string;
+  /**
+   * While it has an update available, no other component may be updated alone, and an update of
+   * all components installs it first. The configuration always sets it (default false).
+   */
+  updateFirst?: boolean;
   /** Checked by verify, when the kind has one. */
   health?: { url: string; timeoutSeconds: number };
 }

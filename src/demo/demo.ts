@@ -166,6 +166,7 @@ export async function startDemo(base: Config, logger: Logger): Promise<Demo> {
     name: 'sample-app',
     kind: 'app',
     repo: REPO,
+    updateFirst: false,
     installPath: app,
     asset: 'sample-app-{version}.tar.gz',
     service: {

@@ -72,6 +72,13 @@ export interface StartOptions {
   version?: string | null;
   dryRun?: boolean;
   mode?: RunMode;
+  /**
+   * The caller's own rule (the application's `updateFirst`), asked after the engine's refusals
+   * (unknown component, a full disk, busy) and before the run is created: it throws to refuse.
+   */
+  admit?: () => void;
+  /** Told the run's id once the run exists, before its first transition is committed and published. */
+  created?: (runId: number) => void;
 }
 
 interface Snapshot {
@@ -153,6 +160,7 @@ export class Engine {
     if (this.recovering) throw new EngineError('busy', 'an interrupted run is being recovered; try again when it has finished');
     const active = this.journal.activeRun();
     if (active) throw new EngineError('busy', new BusyError(active).message);
+    options.admit?.();
 
     const mode = options.mode ?? 'update';
     const driver = this.options.driverFor(component);
@@ -200,6 +208,7 @@ export class Engine {
       if (error instanceof JournalUnwritableError) throw storageError(error);
       throw error;
     }
+    options.created?.(runId);
     // The run goes on by itself; its end is in the journal and through waitForRun.
     void this.launch(runId, component, context, 'START');
     return { runId };
@@ -234,8 +243,12 @@ export class Engine {
 
   private lastProbe = 0;
 
-  /** Throws 507 while the journal cannot be written (a run is waiting for it, or a probe write fails). */
-  private ensureWritable(): void {
+  /**
+   * Throws 507 while the journal cannot be written (a run is waiting for it, or a probe write
+   * fails): no run can start. `startRun` asks it; so does a caller that must refuse before it
+   * gets that far (an update of all, before its check).
+   */
+  ensureWritable(): void {
     if (this.journal.health.writable) return;
     if (this.unflushed.size === 0) {
       try {

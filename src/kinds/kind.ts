@@ -79,7 +79,7 @@ export interface ComponentKind<C extends Component = Component, P = C> {
 /** The component type of a kind. */
 export type ComponentOf<K> = K extends ComponentKind<infer C, infer _P> ? C : never;
 
-/** A kind's configuration schema: the keys every component has (`name`, `kind`, `repo`), then the kind's own. */
+/** A kind's configuration schema: the keys every component has (`name`, `kind`, `repo`, `updateFirst`), then the kind's own. */
 export function componentSchema<K extends string, S extends z.core.$ZodLooseShape>(kind: K, shape: S) {
-  return z.strictObject({ name: componentFields.name, kind: z.literal(kind), repo: componentFields.repo, ...shape });
+  return z.strictObject({ name: componentFields.name, kind: z.literal(kind), repo: componentFields.repo, updateFirst: componentFields.updateFirst, ...shape });
 }

@@ -21,7 +21,7 @@ import { refusal, type GuardPolicy, type Refusal } from './guard.js';
 export type { AppDeps } from './deps.js';
 
 /** The status of each refusal (a full disk answers 507, never 500). */
-const STATUS: Record<CommandErrorCode, number> = { busy: 409, not_found: 404, bad_request: 400, bad_body: 400, no_backup: 404, closed: 503, insufficient_storage: 507 };
+const STATUS: Record<CommandErrorCode, number> = { busy: 409, update_first: 409, not_found: 404, bad_request: 400, bad_body: 400, no_backup: 404, closed: 503, insufficient_storage: 507 };
 
 /** A request (head and body) must arrive whole within this, or it is cut off with 408. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;

@@ -14,8 +14,13 @@ import {
   runParams,
   runStarted,
   runsQuery,
+  updateAllRequest,
+  updateAllStarted,
+  updateBatch,
   updateRequest,
   type CheckRequest,
+  type ErrorResponse,
+  type UpdateBatch,
   type RunsQuery,
   type UpdateRequest,
 } from '../contract/index.js';
@@ -23,6 +28,18 @@ import { tokenMatches, presentedToken } from './auth.js';
 import { answer, errorResponses, ref, request } from './rest-schemas.js';
 
 export { errorBody };
+
+/** What `POST /api/updates` does, for the API description (docs/api.md). */
+const UPDATE_ALL_NOTE =
+  'Checks now, then updates every component whose check found an update, one run after another: the components marked ' +
+  '`updateFirst` first, then the others, each group in config order. A run starts only once the one before it has ended ' +
+  '`succeeded` (or `up_to_date`); the first that ends otherwise (`aborted`, `rolled_back`, `rollback_failed`) stops the batch, ' +
+  'and the components after it are left as they are. Answers **202** once the first run exists, with its `run_id` and the ' +
+  'components in order; **200** with `components: []` and `run_id: null` when nothing has an update; **409** `busy` while a run ' +
+  'or another update of all is active; **507** when the journal cannot be written. While a batch goes on, other update and ' +
+  'rollback requests get 409 `busy`. Its progress: `GET /api/updates`, and on `/ws` each run\'s messages and ' +
+  '`update_batch` (each run it starts, then its end). A batch is held in memory: if the updater stops during one, the run ' +
+  'under way is recovered on the next start as any run is, but the components after it are not started again (ask again).';
 
 export async function apiRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const { commands, queries } = deps.application;
@@ -70,6 +87,9 @@ export async function apiRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
     preValidation: objectBody,
     schema: {
       summary: 'Start an update run (latest, or a given version; dry_run stops after validate)',
+      description:
+        '**409** `update_first` while a component marked `updateFirst` (and listed before this one, when this one is marked too) has an update available: ' +
+        '"Cannot update core before remote. Remote has an available update and must be updated first." A dry run is not refused by this rule.',
       params: request(componentParams),
       body: request(updateRequest),
       response: { ...started, ...errorResponses(400, 401, 403, 404, 409, 415, 421, 507) },
@@ -77,6 +97,31 @@ export async function apiRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
   }, async (request, reply) => {
     const { runId } = await commands.startRun(request.params.name, { version: request.body.version ?? null, dryRun: request.body.dry_run ?? false });
     return reply.status(202).send({ run_id: runId });
+  });
+
+  app.post('/api/updates', {
+    onRequest: requireToken,
+    preValidation: objectBody,
+    schema: {
+      summary: 'Update all: every component with an update, one run after another',
+      description: UPDATE_ALL_NOTE,
+      body: request(updateAllRequest),
+      response: { 200: answer(updateAllStarted), 202: answer(updateAllStarted), ...errorResponses(400, 401, 403, 409, 415, 421, 507) },
+    },
+  }, async (_request, reply) => {
+    const started = await commands.updateAll();
+    return reply.status(started.run_id === null ? 200 : 202).send(started);
+  });
+
+  app.get<{ Reply: UpdateBatch | ErrorResponse }>('/api/updates', {
+    schema: {
+      summary: 'The update of all components going on, else the last one',
+      response: { 200: answer(updateBatch), ...errorResponses(404) },
+    },
+  }, async (_request, reply) => {
+    const batch = queries.batch();
+    if (!batch) return reply.status(404).send(errorBody('not_found', 'no update of all components since the updater started'));
+    return batch;
   });
 
   app.post<{ Params: { name: string } }>('/api/components/:name/rollback', {

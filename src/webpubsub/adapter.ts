@@ -140,7 +140,7 @@ export function startWebPubSub(app: Application, config: WebPubSubConfig, logger
   const updateAll = async (): Promise<void> => {
     try {
       const batch = await app.commands.updateAll();
-      if (batch.components.length === 0) say({ success: false, message: 'No update available', level: 'info' });
+      if (batch.components.length === 0) say({ success: false, message: batch.message, level: 'info' });
       else log.info({ components: batch.components }, `update of ${batch.components.join(', ')} started from the frontend`);
     } catch (error) {
       if (!refusal(error)) throw error;

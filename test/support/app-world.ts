@@ -141,6 +141,7 @@ export async function appWorld(bed: Bed, releases: ReleaseSpec[], options: { ven
     name: 'sample-app',
     kind: 'app',
     repo: 'o/sample-app',
+    updateFirst: false,
     installPath,
     asset: 'sample-app-{version}.tar.gz',
     service: { manager: 'systemd', unit, systemctl: ['docker', 'exec', bed.systemd, 'systemctl'] },

@@ -3,7 +3,7 @@
  * SQLite file in a temp dir, with the test kind `dir` (DirDriver) and releases offered without any
  * network.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -106,6 +106,75 @@ export function openHarness(root: string, options: NonNullable<CoreOptions['engi
     driver,
     engine: core.engine,
     close: () => core.db.close(),
+  };
+}
+
+/** A component of `openComponents`: its own DirDriver under `<root>/<name>/`, at 1.0.0, offered 1.1.0. */
+export interface DirSpec {
+  name: string;
+  updateFirst?: boolean;
+  /** Its 1.1.0 fails verify (the run ends rolled_back). */
+  broken?: boolean;
+}
+
+/** Offers v1.1.0 (and v1.0.0) of every repo, without any network. */
+export const offers110: ReleaseSource = {
+  async listReleases(repo) {
+    const rel = (tag: string) => ({ tag, name: tag, notes: `notes ${tag}`, url: `https://example.invalid/${repo}/releases/tag/${tag}`, draft: false, prerelease: false, publishedAt: null, assets: [] });
+    return { value: [rel('v1.1.0'), rel('v1.0.0')], stale: false, reason: null, fetchedAt: new Date().toISOString() };
+  },
+  async releaseByVersion() {
+    return null;
+  },
+  async fetchRaw() {
+    return null;
+  },
+};
+
+export interface ComponentsHarness {
+  root: string;
+  core: Core;
+  drivers: Map<string, DirDriver>;
+  /** What `<root>/<name>/live/VERSION` says. */
+  installed(name: string): string;
+  close(): Promise<void>;
+}
+
+/**
+ * A real core (createCore, SQLite in `root`) with several components of the test kind `dirs`, in the
+ * order given, each driven by a DirDriver of its own: live/ at 1.0.0, releases 1.0.0 and 1.1.0.
+ */
+export function openComponents(root: string, specs: DirSpec[], options: { stepDelayMs?: number; source?: ReleaseSource } = {}): ComponentsHarness {
+  const drivers = new Map<string, DirDriver>();
+  const components = specs.map((spec) => {
+    const dir = join(root, spec.name);
+    makeTree(join(dir, 'live'), '1.0.0');
+    makeTree(join(dir, 'releases', '1.0.0'), '1.0.0');
+    makeTree(join(dir, 'releases', '1.1.0'), '1.1.0', spec.broken ? { BROKEN: 'yes' } : {});
+    drivers.set(spec.name, new DirDriver(dir, { stepDelayMs: options.stepDelayMs ?? 0 }));
+    return { name: spec.name, kind: 'dirs', repo: `o/${spec.name}`, installPath: join(dir, 'live'), minFreeMB: 0, updateFirst: spec.updateFirst ?? false } as unknown as ComponentConfig;
+  });
+  const kind: ComponentKind = {
+    kind: 'dirs',
+    configSchema: z.strictObject({ kind: z.literal('dirs'), name: z.string(), repo: z.string(), installPath: z.string(), minFreeMB: z.number(), updateFirst: z.boolean() }),
+    readInstalled: (c) => readVersionFile((c as unknown as { installPath: string }).installPath),
+    createDriver: () => {
+      throw new Error('the dirs kind is driven by DirDrivers, through createCore({drivers})');
+    },
+  };
+  const core = createCore({
+    config: testConfig({ dataDir: root, components }),
+    kinds: [kind],
+    drivers: () => ({ driverFor: (c) => drivers.get(c.name)!, running: async () => null }),
+    logger: testLogger(),
+    releases: options.source ?? offers110,
+  });
+  return {
+    root,
+    core,
+    drivers,
+    installed: (name) => readFileSync(join(root, name, 'live', 'VERSION'), 'utf8').trim(),
+    close: () => core.close(),
   };
 }
 

@@ -1,10 +1,10 @@
 /** The REST side: the shapes the dashboard reads and one `api()` call with the token. */
-import type { CheckResult, ComponentView, ProgressBody, Run as RunShape, RunTransition } from '../../contract/shapes.js';
+import type { CheckResult, ComponentView, ProgressBody, Run as RunShape, RunTransition, UpdateAllStarted } from '../../contract/shapes.js';
 
 // The contract's own declarations (src/contract/shapes.ts), so the server and the page cannot drift.
 export type Component = ComponentView;
 export type Run = RunShape;
-export type { CheckResult };
+export type { CheckResult, UpdateAllStarted };
 
 export type Level = ProgressBody['level'];
 

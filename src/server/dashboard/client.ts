@@ -4,7 +4,7 @@
  * from the WebSocket feed. Elements are created once and updated in place (keyed by component
  * name, run id and seq), so focus, open <details> and typed input survive every update.
  */
-import { api, ApiError, token, type CheckResult, type Component, type Run, type Transition } from './api.js';
+import { api, ApiError, token, type CheckResult, type Component, type Run, type Transition, type UpdateAllStarted } from './api.js';
 import { $, ago, bytes, clock, duration, fullDate, h, notes, setText } from './dom.js';
 import { Feed, type ConnState, type Progress } from './feed.js';
 
@@ -43,8 +43,10 @@ let historyLimit = 20;
 /** The run in the timeline: the active one, else the newest. */
 let focusId: number | null = null;
 let conn: { state: ConnState; retryInMs: number | null } = { state: 'connecting', retryInMs: null };
-/** Components with a request in flight, and 'check'. */
+/** Components with a request in flight, 'check' and 'all'. */
 const pending = new Set<string>();
+/** An update of all components goes on (told by the feed's `update_batch`): no other run may start. */
+let batchRunning = false;
 const versionInput = new Map<string, string>();
 const finishedSeen = new Set<number>();
 let banner: { runId: number; state: string; title: string; message: string } | null = null;
@@ -59,7 +61,7 @@ const lastRow = (run: RunState): Transition | undefined => sorted(run).at(-1);
 const stateOf = (run: RunState): string => lastRow(run)?.to ?? run.state;
 const messageOf = (run: RunState): string => lastRow(run)?.message ?? run.message ?? '';
 const finished = (run: RunState) => TERMINAL.has(stateOf(run));
-const busy = () => components.some((c) => c.active_run !== null) || [...runs.values()].some((r) => !finished(r));
+const busy = () => batchRunning || components.some((c) => c.active_run !== null) || [...runs.values()].some((r) => !finished(r));
 
 function ensureRun(id: number, component: string): RunState {
   let run = runs.get(id);
@@ -172,6 +174,13 @@ const feed = new Feed({
   result(r) {
     const run = ensureRun(r.run_id, r.component);
     void onFinished(run);
+  },
+  batch(b) {
+    batchRunning = b.state === 'running';
+    if (b.components.length === 0) notice(b.message, 'ok');
+    else if (b.state === 'running') notice(`Update all (${b.runs.length} of ${b.components.length}): ${b.message}`, 'ok');
+    else notice(`Update all: ${b.message}`, b.state === 'succeeded' ? 'ok' : 'error');
+    render();
   },
 });
 
@@ -293,6 +302,28 @@ function update(c: Component, dryRun: boolean): void {
 function rollback(c: Component): void {
   if (!confirm(`Restore ${c.name} from its newest backup? The service is stopped and the backed-up files are put back.`)) return;
   void act('The rollback', c, () => api('POST', path(c, 'rollback')));
+}
+
+/** Update all: every component that has an update, one run after another, as the server plans it. */
+async function updateAll(): Promise<void> {
+  pending.add('all');
+  render();
+  try {
+    const started = await api<UpdateAllStarted>('POST', '/api/updates', {});
+    if (started.run_id !== null) {
+      ensureRun(started.run_id, started.components[0] ?? '');
+      focus(started.run_id);
+      loadRunSoon(started.run_id);
+    }
+    notice(started.run_id === null ? started.message : `Update all: ${started.components.join(', then ')}. ${started.message}…`, 'ok');
+  } catch (error) {
+    const e = error as ApiError;
+    if (e.status === 401) askToken('Updating all needs the API token.', () => void updateAll());
+    else notice(`Update all did not start: ${e.message}`, 'error');
+  } finally {
+    pending.delete('all');
+    render();
+  }
 }
 
 async function checkNow(): Promise<void> {
@@ -439,6 +470,9 @@ function renderComponents(): void {
   const check = $<HTMLButtonElement>('#check');
   check.disabled = pending.has('check');
   setText(check, pending.has('check') ? 'Checking…' : 'Check now');
+  const all = $<HTMLButtonElement>('#update-all');
+  all.disabled = busy() || pending.has('all') || !components.some((c) => c.update_available);
+  setText(all, pending.has('all') ? 'Starting…' : 'Update all');
 }
 
 function chip(state: string, run?: Run, testid?: string, quiet = false): HTMLElement {
@@ -639,6 +673,7 @@ function render(): void {
 
 function start(): void {
   $('#check').addEventListener('click', () => void checkNow());
+  $('#update-all').addEventListener('click', () => void updateAll());
   $('#reconnect').addEventListener('click', () => feed.reconnectNow());
   $('#banner-close').addEventListener('click', hideBanner);
   $('#token-button').addEventListener('click', () => askToken(token.get() ? 'Change or forget the stored token.' : 'Enter the API token, if this updater has one.'));

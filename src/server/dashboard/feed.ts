@@ -4,7 +4,7 @@
  * missed, then goes live. Transitions are deduplicated by seq (the server sends them in seq order);
  * transient progress is passed through. Reconnects with exponential back-off (0.5 s … 10 s).
  */
-import type { ProgressBody, ResultBody } from '../../contract/shapes.js';
+import type { ProgressBody, ResultBody, UpdateBatch } from '../../contract/shapes.js';
 import { token } from './api.js';
 
 export type ConnState = 'connecting' | 'connected' | 'reconnecting' | 'offline' | 'unauthorized';
@@ -19,6 +19,8 @@ export interface FeedHandlers {
   transition(p: Progress): void;
   transient(p: Progress): void;
   result(r: Result): void;
+  /** An update of all components: a run of it started, or it ended. */
+  batch(b: UpdateBatch): void;
 }
 
 const MIN_DELAY_MS = 500;
@@ -134,6 +136,8 @@ export class Feed {
       }
       case 'update_result':
         return this.on.result(body as Result);
+      case 'update_batch':
+        return this.on.batch(body as UpdateBatch);
       default:
         // `error` and replies to commands this page does not send: nothing to show.
         return;
