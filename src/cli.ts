@@ -117,7 +117,8 @@ async function main(argv: string[]): Promise<number> {
         return EXIT.usage;
       }
       const { playFrontend } = await import('./cli/frontend.js');
-      return playFrontend(config, rest[0], rest[1], wait);
+      // At once: the client library's keep-alive timer would hold the process another 20 s.
+      process.exit(await playFrontend(config, rest[0], rest[1], wait));
     }
     case 'config': {
       if (rest[0] !== 'check') {
@@ -199,7 +200,10 @@ async function serve(config: Config, source: string): Promise<number> {
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
   });
-  return 0;
+  logger.info('stopped');
+  // Everything of ours is closed; a library's leftover timer (the Web PubSub client's keep-alive
+  // waits out its 20 s interval even once aborted) must not hold the process past its stop.
+  process.exit(0);
 }
 
 async function check(config: Config, only: string | undefined, json: boolean): Promise<number> {

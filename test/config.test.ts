@@ -646,5 +646,6 @@ test('configJsonSchema describes the input', () => {
     'github',
     'includePrerelease',
     'server',
+    'webpubsub',
   ]);
 });

@@ -9,7 +9,14 @@ import { WebPubSubClient, WebPubSubJsonReliableProtocol } from '@azure/web-pubsu
 import { startLocalWebPubSub, type LocalWebPubSub } from '../src/demo/local-webpubsub.js';
 import { cleanup, openComponents, tempDir, testLogger } from './support/harness.js';
 import { startWebPubSub } from '../src/webpubsub/adapter.js';
-import { prepareDemoDir, startService, waitFor, type ServiceProcess } from './support/service-process.js';
+import { LAUNCHER, prepareDemoDir, startService, waitFor, type ServiceProcess } from './support/service-process.js';
+import { freePort } from './support/testbed.js';
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const execFileP = promisify(execFile);
 
 const GROUP = 'dune-demo-device';
 const KEY = 'k3y-' + 'A'.repeat(40);
@@ -230,5 +237,23 @@ test('the update-first rule and "manual_confirmation": remote, then core, in ord
     await transport.close();
     await h.close();
     cleanup(root);
+  }
+});
+
+test('the demo with its own hub (UPDATER_DEMO_HUB=1), driven by `updater frontend` as a newcomer would', async () => {
+  const demoDir = tempDir('updater-wps-demo-');
+  await prepareDemoDir(demoDir);
+  writeFileSync(join(demoDir, 'data', 'demo', 'hub.port'), `${await freePort()}\n`);
+  const demo = await startService(demoDir, { UPDATER_DEMO_HUB: '1' });
+  try {
+    await waitFor('the demo in its hub', async () => ((await (await fetch(`${demo.url}/healthz`)).json()) as { webpubsub?: string }).webpubsub === 'connected');
+    const beat = await execFileP(LAUNCHER, ['frontend', 'controller.heartbeat', '--wait', '2'], { cwd: demoDir });
+    assert.deepEqual(JSON.parse(beat.stdout.trim().split('\n')[0]!), { subject: 'heartbeat', body: 'I am alive' });
+    const nope = await execFileP(LAUNCHER, ['frontend', 'updater.update', 'nonesuch'], { cwd: demoDir });
+    assert.deepEqual(JSON.parse(nope.stdout.trim().split('\n').at(-1)!), { subject: 'log', body: { success: false, message: 'Unknown component: nonesuch', level: 'error' } });
+  } finally {
+    demo.child.kill('SIGTERM');
+    await demo.exited;
+    cleanup(demoDir);
   }
 });

@@ -3,6 +3,7 @@
  * auth, fan-out to 100 clients, reconnection, slow clients and ping/pong over real sockets.
  */
 import { test } from 'node:test';
+import { hostname } from 'node:os';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -217,7 +218,12 @@ test('check_updates answers update_check_result and system_info answers system_i
     assert.equal(info.subject, 'system_info');
     const [view, ...rest] = info.body.system_info.dunebugger_components;
     assert.equal(rest.length, 0);
-    assert.deepEqual(Object.keys(view).sort(), ['current_version', 'last_checked', 'latest_version', 'name', 'release_notes', 'release_url', 'running', 'update_available']);
+    assert.deepEqual(Object.keys(view).sort(), ['current_version', 'last_available_version', 'last_checked', 'latest_version', 'name', 'release_notes', 'release_url', 'running', 'state', 'update_available', 'version']);
+    assert.equal(info.body.system_info.device_id, hostname());
+    assert.match(info.body.system_info.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$/);
+    assert.equal(view.state, 'unknown');
+    assert.equal(view.version, '1.0.0');
+    assert.equal(view.last_available_version, '1.2.0');
     assert.equal(view.name, 'dir');
     assert.equal(view.current_version, '1.0.0');
     assert.equal(view.latest_version, '1.2.0');
