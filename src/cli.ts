@@ -118,7 +118,7 @@ async function main(argv: string[]): Promise<number> {
       }
       const { playFrontend } = await import('./cli/frontend.js');
       // At once: the client library's keep-alive timer would hold the process another 20 s.
-      process.exit(await playFrontend(config, rest[0], rest[1], wait));
+      return process.exit(await playFrontend(config, rest[0], rest[1], wait));
     }
     case 'config': {
       if (rest[0] !== 'check') {
