@@ -257,3 +257,42 @@ test('the demo with its own hub (UPDATER_DEMO_HUB=1), driven by `updater fronten
     cleanup(demoDir);
   }
 });
+
+test('heartbeats repeat until the requests stop; controller: false leaves controller.* to dunebugger-remote; replies of devices are ignored', async () => {
+  const root = tempDir('updater-wps-beat-');
+  const h = openComponents(root, [{ name: 'core' }]);
+  const group = 'beats';
+  const transport = startWebPubSub(h.core.app, { connectionString: hub.connectionString, hub: 'dunebugger', group, controller: false }, testLogger(), { heartbeatEveryMs: 200, heartbeatForMs: 700, link: { retryDelayMs: 100 } });
+  const heard: Array<Heard & { at: number }> = [];
+  const client = new WebPubSubClient(await hub.clientUrl({ userId: 'fe-3', roles: [`webpubsub.joinLeaveGroup.${group}`, `webpubsub.sendToGroup.${group}`] }), { protocol: WebPubSubJsonReliableProtocol(), messageRetryOptions: { maxRetries: 0 } });
+  client.on('group-message', (e) => {
+    const d = e.message.data as Heard;
+    if (d?.source === 'controller') heard.push({ ...d, at: Date.now() });
+  });
+  const send = (data: object) => client.sendToGroup(group, data, 'json', { noEcho: true });
+  try {
+    await client.start();
+    await client.joinGroup(group);
+    await waitFor('the transport in its group', async () => transport.link.status === 'connected');
+    await new Promise((r) => setTimeout(r, 300));
+    heard.length = 0;
+    await send({ subject: 'controller.heartbeat', body: null });
+    await send({ subject: 'controller.system_info', body: null });
+    await send({ subject: 'updater.system_info', body: null, source: 'controller' });
+    await new Promise((r) => setTimeout(r, 500));
+    assert.deepEqual(heard, [], 'controller.* with controller: false, and a device\'s own reply, get no answer');
+
+    const t0 = Date.now();
+    await send({ subject: 'updater.heartbeat', body: 'null' });
+    await new Promise((r) => setTimeout(r, 1500));
+    const beats = heard.filter((m) => m.subject === 'heartbeat').map((m) => m.at - t0);
+    assert.ok(beats.length >= 3 && beats.length <= 5, `heartbeats at ${beats.join(', ')} ms: at once, then every 200 ms until 700 ms after the request`);
+    assert.ok(beats[0]! < 200, `the first at once (${beats[0]} ms)`);
+    assert.ok(beats.at(-1)! <= 1000, `none after the requests stopped (the last at ${beats.at(-1)} ms)`);
+  } finally {
+    client.stop();
+    await transport.close();
+    await h.close();
+    cleanup(root);
+  }
+});
