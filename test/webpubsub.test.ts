@@ -285,11 +285,48 @@ test('heartbeats repeat until the requests stop; controller: false leaves contro
     const t0 = Date.now();
     await send({ subject: 'updater.heartbeat', body: 'null' });
     await new Promise((r) => setTimeout(r, 1500));
-    const beats = heard.filter((m) => m.subject === 'heartbeat').map((m) => m.at - t0);
+    const beats = (heard as Array<Heard & { at: number }>).filter((m) => m.subject === 'heartbeat').map((m) => m.at - t0);
     assert.ok(beats.length >= 3 && beats.length <= 5, `heartbeats at ${beats.join(', ')} ms: at once, then every 200 ms until 700 ms after the request`);
     assert.ok(beats[0]! < 200, `the first at once (${beats[0]} ms)`);
     assert.ok(beats.at(-1)! <= 1000, `none after the requests stopped (the last at ${beats.at(-1)} ms)`);
   } finally {
+    client.stop();
+    await transport.close();
+    await h.close();
+    cleanup(root);
+  }
+});
+
+test('while the device\'s connection is away, its messages wait and arrive in order once it is resumed', async () => {
+  const root = tempDir('updater-wps-away-');
+  const h = openComponents(root, [{ name: 'core' }], { stepDelayMs: 50 });
+  const group = 'away';
+  const transport = startWebPubSub(h.core.app, { connectionString: hub.connectionString, hub: 'dunebugger', group, controller: true }, testLogger(), { link: { retryDelayMs: 100 } });
+  const heard: Heard[] = [];
+  const client = new WebPubSubClient(await hub.clientUrl({ userId: 'fe-4', roles: [`webpubsub.joinLeaveGroup.${group}`, `webpubsub.sendToGroup.${group}`] }), { protocol: WebPubSubJsonReliableProtocol(), messageRetryOptions: { maxRetries: 0 } });
+  client.on('group-message', (e) => {
+    const d = e.message.data as Heard;
+    if (d?.source === 'controller') heard.push(d);
+  });
+  try {
+    await client.start();
+    await client.joinGroup(group);
+    await waitFor('the transport in its group', async () => transport.link.status === 'connected');
+    const device = hub.connections().find((c) => c.userId === group)!;
+    hub.holdResumptions(true);
+    hub.dropConnection(device.connectionId);
+    const { runId } = await h.core.app.commands.startRun('core', {});
+    await h.core.app.queries.runEnded(runId);
+    await new Promise((r) => setTimeout(r, 1200));
+    assert.equal(heard.filter((m) => m.subject === 'update_result').length, 0, 'nothing arrives while the device is away');
+    hub.holdResumptions(false);
+    await waitFor('the run\'s result after the resumption', async () => heard.some((m) => m.subject === 'update_result'), 20_000);
+    const seqs = heard.filter((m) => m.subject === 'updater_progress' && !(m.body as { transient?: boolean }).transient).map((m) => (m.body as { seq: number }).seq);
+    const journaled = h.core.app.queries.run(runId)!.transitions!.map((t) => t.seq);
+    assert.deepEqual(seqs, journaled, 'every transition, once, in order');
+    assert.equal(hub.connections().find((c) => c.userId === group)?.connectionId, device.connectionId, 'the same connection, resumed');
+  } finally {
+    hub.holdResumptions(false);
     client.stop();
     await transport.close();
     await h.close();

@@ -41,6 +41,9 @@ export interface LinkOptions {
   keepAliveTimeoutMs?: number;
 }
 
+/** Messages sent to the hub whose acks may be awaited at once. */
+const SEND_WINDOW = 16;
+
 const message = (error: unknown): string => redact(error instanceof Error ? error.message : String(error));
 
 export class HubLink {
@@ -53,8 +56,12 @@ export class HubLink {
   private clientEnded: (() => void) | null = null;
   private lastFailure = '';
   private connections = 0;
-  private readonly queue: Array<{ data: JSONTypes; at: number }> = [];
+  private readonly queue: Array<{ data: JSONTypes; at: number; seq: number }> = [];
+  private nextSeq = 0;
   private pumping = false;
+  private readonly inFlight = new Set<Promise<void>>();
+  /** A send found the connection away; the pump waits a little before it tries again. */
+  private away = false;
   /** The current client has joined the group (a resumed connection keeps it). */
   private joinedOnce = false;
 
@@ -76,14 +83,14 @@ export class HubLink {
 
   /**
    * Sends one JSON message to the group (`noEcho`: not back to us), in order after those before
-   * it. Each waits for the hub's ack at most `ackTimeoutMs`; one that is refused or not acked is
-   * dropped (logged). While the connection is away (the library resuming it, or a new one being
+   * it, up to 16 awaiting their acks at once. Each waits for the hub's ack at most `ackTimeoutMs`;
+   * one that is refused or not acked is dropped (logged). While the connection is away (the library resuming it, or a new one being
    * made) messages wait, and are sent once it is back, unless they are older than `maxQueueAgeMs`
    * (default 60 s) or more than `maxQueue` (default 500) wait: the oldest go first.
    */
   send(data: JSONTypes): void {
     if (this.closed) return;
-    this.queue.push({ data, at: Date.now() });
+    this.queue.push({ data, at: Date.now(), seq: this.nextSeq++ });
     const max = this.o.maxQueue ?? 500;
     if (this.queue.length > max) {
       this.queue.splice(0, this.queue.length - max);
@@ -100,35 +107,50 @@ export class HubLink {
   private async pump(): Promise<void> {
     if (this.pumping) return;
     this.pumping = true;
+    const pause = () => sleep(250, undefined, { signal: this.stop.signal }).catch(() => undefined);
     try {
-      while (this.queue.length > 0 && !this.closed) {
-        const head = this.queue[0]!;
-        if (Date.now() - head.at > (this.o.maxQueueAgeMs ?? 60_000)) {
+      while (!this.closed && (this.queue.length > 0 || this.inFlight.size > 0)) {
+        const head = this.queue[0];
+        if (head && Date.now() - head.at > (this.o.maxQueueAgeMs ?? 60_000)) {
           this.queue.shift();
           this.o.logger.debug('Web PubSub: a message waited too long for the hub and was dropped');
           continue;
         }
         const client = this.client;
-        if (!client) {
-          await sleep(250, undefined, { signal: this.stop.signal }).catch(() => undefined);
+        if (!client || this.away || !head || this.inFlight.size >= SEND_WINDOW) {
+          if (this.inFlight.size > 0) await Promise.race(this.inFlight);
+          else if (!client || this.away) {
+            await pause();
+            this.away = false; // try again: a send fails at once while the connection is still away
+          }
           continue;
         }
-        try {
-          await client.sendToGroup(this.o.group, head.data, 'json', { noEcho: true, abortSignal: AbortSignal.any([AbortSignal.timeout(this.o.ackTimeoutMs ?? 10_000), this.stop.signal]) });
-          this.queue.shift();
-          if (this.joinedOnce) this.setStatus('connected');
-        } catch (error) {
-          if (this.closed) return;
-          const why = message(error);
-          if (/not connected|disconnected before/i.test(why)) {
-            // Away (resuming, or a new connection being made): wait for it, the message kept.
-            this.setStatus('disconnected');
-            await sleep(250, undefined, { signal: this.stop.signal }).catch(() => undefined);
-            continue;
-          }
-          this.queue.shift();
-          this.o.logger.debug(`Web PubSub: a message to the group was not acknowledged: ${why}`);
-        }
+        // Sent without waiting for the ack of the one before: frames leave in the order of these
+        // calls, and up to SEND_WINDOW await their acks at once (one round trip to the hub for a
+        // burst, not one each).
+        const item = this.queue.shift()!;
+        const sent: Promise<void> = client
+          .sendToGroup(this.o.group, item.data, 'json', { noEcho: true, abortSignal: AbortSignal.any([AbortSignal.timeout(this.o.ackTimeoutMs ?? 10_000), this.stop.signal]) })
+          .then(
+            () => {
+              if (this.joinedOnce) this.setStatus('connected');
+            },
+            (error: unknown) => {
+              if (this.closed) return;
+              const why = message(error);
+              if (/not connected|disconnected before/i.test(why)) {
+                // Away (resuming, or a new connection being made): kept, back in its place.
+                this.away = true;
+                this.setStatus('disconnected');
+                this.queue.push(item);
+                this.queue.sort((a, b) => a.seq - b.seq);
+                return;
+              }
+              this.o.logger.debug(`Web PubSub: a message to the group was not acknowledged: ${why}`);
+            },
+          )
+          .finally(() => this.inFlight.delete(sent));
+        this.inFlight.add(sent);
       }
     } finally {
       this.pumping = false;
