@@ -20,7 +20,7 @@ import { Journal, type RunView } from './journal/journal.js';
 import { Engine, type EngineOptions } from './engine/engine.js';
 import { FaultPoints } from './engine/faults.js';
 import { createDrivers, type Drivers } from './drivers/index.js';
-import { KINDS, installedReader, kindNames, type Kinds } from './kinds/index.js';
+import { KINDS, installedReader, kindNames, readInstalled, type Kinds } from './kinds/index.js';
 import { GitHubClient } from './releases/github.js';
 import { ReleaseDiscovery, type ReleaseSource } from './releases/discovery.js';
 import { UpdateChecker } from './releases/checker.js';
@@ -79,7 +79,10 @@ export function createCore(o: CoreOptions): Core {
   try {
     const journal = new Journal(db);
     const releases = o.releases ?? new GitHubClient({ apiUrl: config.github.apiUrl, rawUrl: config.github.rawUrl, token: config.github.token, cache: journal.httpCache, logger });
-    const discovery = new ReleaseDiscovery(releases, { includePrerelease: config.includePrerelease, updaterVersion: UPDATER_VERSION });
+    // A manifest's min_remote_version is compared with this component's installed version (or, without it, the updater's own).
+    const remoteComponent = config.components.find((c) => c.name === config.manifest.remoteComponent);
+    const remote = remoteComponent ? () => ({ component: remoteComponent.name, installed: readInstalled(remoteComponent, kinds) }) : null;
+    const discovery = new ReleaseDiscovery(releases, { includePrerelease: config.includePrerelease, updaterVersion: UPDATER_VERSION, remote });
     // Every check's result goes to the feed, whoever asked: every client hears it.
     const checker = new UpdateChecker({ config, store: journal.components, source: releases, readInstalled: installedReader(kinds), logger, onChecked: (statuses) => app.feed.checked(statuses) });
     const drivers = o.drivers ? o.drivers(config, discovery) : createDrivers(config, kinds, discovery, logger);

@@ -31,6 +31,7 @@ export function testConfig(given: Pick<Config, 'dataDir' | 'components'> & Parti
     checkIntervalHours: 0,
     includePrerelease: false,
     github: { apiUrl: 'https://api.github.invalid', rawUrl: 'https://raw.github.invalid', token: null },
+    manifest: { remoteComponent: 'remote' },
     ...given,
   };
 }
