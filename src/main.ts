@@ -27,6 +27,7 @@ import { UpdateChecker } from './releases/checker.js';
 import type { Demo } from './demo/demo.js';
 import { createApplication, type Application } from './app/index.js';
 import { History } from './app/history.js';
+import { UpdateLog } from './app/update-log.js';
 import { UPDATER_VERSION } from './version.js';
 
 export interface CoreOptions {
@@ -89,6 +90,12 @@ export function createCore(o: CoreOptions): Core {
     const engine = new Engine({ journal, components: config.components, driverFor: drivers.driverFor, logger, faults: o.faults, ...o.engine });
     // Before the feed subscribes: when clients hear a run's result, the installed version is already read again.
     const unrefresh = engine.results.subscribe((r) => checker.refreshInstalled(r.component));
+    // Every finished run, one line in <dataDir>/logs/updates.log, written in the background (never holds up a run).
+    const updateLog = new UpdateLog(join(config.dataDir, 'logs'), logger.child({ module: 'update-log' }));
+    const unlog = engine.results.subscribe((r) => {
+      const run = journal.getRun(r.runId);
+      updateLog.append({ at: run?.finished_at ?? new Date(), component: r.component, fromVersion: run?.from_version ?? null, toVersion: run?.to_version ?? null, state: r.state, message: r.message });
+    });
     // The checker calls onChecked only from check(), never before createCore returns.
     const app = createApplication({ engine, journal, checker, components: config.components, running: drivers.running, kinds: kindNames(kinds), deviceId: config.webpubsub?.group ?? hostname(), logger });
 
@@ -120,6 +127,9 @@ export function createCore(o: CoreOptions): Core {
           await Promise.all([engine.close(), ...alongside]);
           app.feed.close();
           unrefresh();
+          unlog();
+          // The last run's line, unless the disk holds it up: a stop is not held up for it.
+          await updateLog.flush();
           db.close();
         })()),
     };

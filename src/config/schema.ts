@@ -177,7 +177,7 @@ export const manifestSchema = z
 
 const configShape = {
   server: serverSchema.prefault({}).meta({ description: 'The HTTP API and WebSocket.' }),
-  dataDir: nonEmpty('a path').default('./data').meta({ description: 'updater.db lives here.' }),
+  dataDir: nonEmpty('a path').default('./data').meta({ description: 'updater.db (the journal) and logs/updates.log (one line per finished run) live here.' }),
   backupDir: nonEmpty('a path').optional().meta({ description: 'Default `<dataDir>/backups`.' }),
   backupRetention: z
     .number()
