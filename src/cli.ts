@@ -88,6 +88,26 @@ async function main(argv: string[]): Promise<number> {
   }
   const { config, source } = loaded;
 
+  // With no configuration at all, the components are the embedded demo's, which exists only
+  // inside a running `updater serve`: without one answering, there is nothing here to ask about.
+  let demoComponents: Array<{ name: string; kind: string }> | null = null;
+  if (source === EMBEDDED_SOURCE && config.components.length === 0 && ['check', 'status', 'update', 'rollback'].includes(command)) {
+    const remote = new Remote(config);
+    if (!(await remote.reachable())) {
+      console.error(demoAbsent(remote.base));
+      return EXIT.usage;
+    }
+    if (command === 'status') {
+      try {
+        demoComponents = (await remote.request<Array<{ name: string; kind: string }>>('GET', '/api/components')).map(({ name, kind }) => ({ name, kind }));
+      } catch (error) {
+        if (!(error instanceof RemoteError)) throw error;
+        console.error(`${error.code}: ${error.message}`);
+        return EXIT.failure;
+      }
+    }
+  }
+
   switch (command) {
     case 'serve':
       return serve(config, source);
@@ -132,7 +152,7 @@ async function main(argv: string[]): Promise<number> {
     case 'status':
       return withHistory(config, (h) => {
         const active = h.unfinished();
-        const rows = config.components.map((c) => {
+        const rows = (demoComponents ?? config.components).map((c) => {
           const last = h.runs({ component: c.name, limit: 1 })[0];
           return [c.name, c.kind, last ? `${last.state} (run ${last.run_id})` : '-', last?.message ?? ''];
         });
@@ -180,6 +200,16 @@ async function main(argv: string[]): Promise<number> {
       console.error(`unknown command "${command}"\n\n${USAGE}`);
       return 2;
   }
+}
+
+/** What `check`, `status`, `update` and `rollback` say with no configuration and no service answering. */
+function demoAbsent(url: string): string {
+  return [
+    'There is no configuration here (no --config, no ./updater.yaml, no --ini), so the components would be those of',
+    'the embedded demo, and the demo lives only inside a running `updater serve` (`npm start`).',
+    `No updater answers at ${url}. Start the demo in another terminal and ask again, or name a configuration`,
+    'with --config FILE.',
+  ].join('\n');
 }
 
 async function serve(config: Config, source: string): Promise<number> {

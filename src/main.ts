@@ -20,13 +20,14 @@ import { Journal, type RunView } from './journal/journal.js';
 import { Engine, type EngineOptions } from './engine/engine.js';
 import { FaultPoints } from './engine/faults.js';
 import { createDrivers, type Drivers } from './drivers/index.js';
-import { KINDS, installedReader, kindNames, type Kinds } from './kinds/index.js';
+import { KINDS, installedReader, kindNames, readInstalled, type Kinds } from './kinds/index.js';
 import { GitHubClient } from './releases/github.js';
 import { ReleaseDiscovery, type ReleaseSource } from './releases/discovery.js';
 import { UpdateChecker } from './releases/checker.js';
 import type { Demo } from './demo/demo.js';
 import { createApplication, type Application } from './app/index.js';
 import { History } from './app/history.js';
+import { UpdateLog } from './app/update-log.js';
 import { UPDATER_VERSION } from './version.js';
 
 export interface CoreOptions {
@@ -79,13 +80,22 @@ export function createCore(o: CoreOptions): Core {
   try {
     const journal = new Journal(db);
     const releases = o.releases ?? new GitHubClient({ apiUrl: config.github.apiUrl, rawUrl: config.github.rawUrl, token: config.github.token, cache: journal.httpCache, logger });
-    const discovery = new ReleaseDiscovery(releases, { includePrerelease: config.includePrerelease, updaterVersion: UPDATER_VERSION });
+    // A manifest's min_remote_version is compared with this component's installed version (or, without it, the updater's own).
+    const remoteComponent = config.components.find((c) => c.name === config.manifest.remoteComponent);
+    const remote = remoteComponent ? () => ({ component: remoteComponent.name, installed: readInstalled(remoteComponent, kinds) }) : null;
+    const discovery = new ReleaseDiscovery(releases, { includePrerelease: config.includePrerelease, updaterVersion: UPDATER_VERSION, remote });
     // Every check's result goes to the feed, whoever asked: every client hears it.
     const checker = new UpdateChecker({ config, store: journal.components, source: releases, readInstalled: installedReader(kinds), logger, onChecked: (statuses) => app.feed.checked(statuses) });
     const drivers = o.drivers ? o.drivers(config, discovery) : createDrivers(config, kinds, discovery, logger);
     const engine = new Engine({ journal, components: config.components, driverFor: drivers.driverFor, logger, faults: o.faults, ...o.engine });
     // Before the feed subscribes: when clients hear a run's result, the installed version is already read again.
     const unrefresh = engine.results.subscribe((r) => checker.refreshInstalled(r.component));
+    // Every finished run, one line in <dataDir>/logs/updates.log, written in the background (never holds up a run).
+    const updateLog = new UpdateLog(join(config.dataDir, 'logs'), logger.child({ module: 'update-log' }));
+    const unlog = engine.results.subscribe((r) => {
+      const run = journal.getRun(r.runId);
+      updateLog.append({ at: run?.finished_at ?? new Date(), component: r.component, fromVersion: run?.from_version ?? null, toVersion: run?.to_version ?? null, state: r.state, message: r.message });
+    });
     // The checker calls onChecked only from check(), never before createCore returns.
     const app = createApplication({ engine, journal, checker, components: config.components, running: drivers.running, kinds: kindNames(kinds), deviceId: config.webpubsub?.group ?? hostname(), logger });
 
@@ -117,6 +127,9 @@ export function createCore(o: CoreOptions): Core {
           await Promise.all([engine.close(), ...alongside]);
           app.feed.close();
           unrefresh();
+          unlog();
+          // The last run's line, unless the disk holds it up: a stop is not held up for it.
+          await updateLog.flush();
           db.close();
         })()),
     };

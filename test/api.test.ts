@@ -208,12 +208,33 @@ test('GET /metrics speaks Prometheus and counts runs from the journal', async ()
     assert.equal(r.statusCode, 200);
     assert.match(r.headers['content-type'] as string, /text\/plain/);
     assert.match(r.body, /^updater_runs_total\{component="dir",result="succeeded"\} 1$/m);
-    assert.match(r.body, /^updater_active_run\{component=""\} 0$/m);
+    assert.match(r.body, /^updater_active_run 0$/m);
     assert.match(r.body, /^updater_updates_available 1$/m);
     assert.match(r.body, /^updater_last_check_timestamp_seconds \d{10}/m);
     assert.match(r.body, /^updater_phase_duration_seconds_count\{phase="apply"\} 1$/m);
     assert.match(r.body, /^updater_run_duration_seconds_count\{result="succeeded"\} 1$/m);
     assert.match(r.body, /^updater_process_resident_memory_bytes \d+/m);
+  } finally {
+    await w.close();
+  }
+});
+
+test('/metrics: updater_active_run is 0 with no label when idle, 1 labelled with the component during a run; no empty label value anywhere', async () => {
+  const w = await apiWorld({ stepDelayMs: 150 });
+  try {
+    const scrape = async () => (await w.app.inject('/metrics')).body;
+    const activeRun = (body: string) => body.split('\n').filter((l) => l.startsWith('updater_active_run'));
+    const idle = await scrape();
+    assert.deepEqual(activeRun(idle), ['updater_active_run 0']);
+    assert.doesNotMatch(idle, /=""/, 'no empty label value');
+
+    const up = await w.app.inject({ method: 'POST', url: '/api/components/dir/updates', ...json({ version: '1.1.0' }) });
+    const during = await scrape();
+    assert.deepEqual(activeRun(during), ['updater_active_run{component="dir"} 1']);
+    await w.h.engine.waitForRun(up.json().run_id);
+    const after = await scrape();
+    assert.deepEqual(activeRun(after), ['updater_active_run 0']);
+    assert.doesNotMatch(after, /=""/, 'no empty label value');
   } finally {
     await w.close();
   }

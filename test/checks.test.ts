@@ -11,7 +11,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { startFakeGitHub, type FakeGitHub } from '../src/demo/local-github.js';
-import { cleanup, seedRoot, tempDir } from './support/harness.js';
+import { cleanup, seedRoot, tempDir, testConfig } from './support/harness.js';
 import { LAUNCHER } from './support/built.js';
 import { openDatabase } from '../src/journal/database.js';
 import { Journal } from '../src/journal/journal.js';
@@ -21,7 +21,10 @@ import { ReleaseDiscovery } from '../src/releases/discovery.js';
 import { UpdateChecker, toCheckResult } from '../src/releases/checker.js';
 import { readInstalled } from '../src/kinds/index.js';
 import { ComponentDriver } from '../src/drivers/component-driver.js';
-import type { KindDriver } from '../src/kinds/kind.js';
+import type { ComponentKind, KindDriver } from '../src/kinds/kind.js';
+import type { ReleaseSource } from '../src/releases/discovery.js';
+import { createCore } from '../src/main.js';
+import { z } from 'zod';
 import { readVersionFile } from '../src/core/version-file.js';
 import type { ComponentConfig } from '../src/config/index.js';
 import { DirDriver, readTree } from './support/dir-driver.js';
@@ -266,12 +269,21 @@ test('a run: no manifest (404) → built-in defaults, the latest release is inst
   }
 });
 
-test('a run: a manifest whose minimum this updater meets is used and the update goes on', async () => {
+test('a run: min_remote_version with no remote component is compared with this updater\'s own version', async () => {
   const r = await runWith((gh) => gh.setRaw('o/core', 'v1.1.0', 'update-manifest.yaml', 'min_remote_version: 0.1.0\nmin_free_mb: 1\n'));
   try {
     assert.equal(r.run.state, 'succeeded', r.run.message!);
   } finally {
     await r.w.close();
+  }
+  const old = await runWith((gh) => gh.setRaw('o/core', 'v1.1.0', 'update-manifest.yaml', 'min_remote_version: 99.0.0\n'));
+  try {
+    assert.equal(old.run.state, 'aborted');
+    assert.equal(old.run.message, 'Update of core aborted during validate, nothing was changed: Remote too old: needs 99.0.0, has 0.1.0');
+    assert.equal(old.run.error?.code, 'remote_too_old');
+    assert.deepEqual(old.live, old.before);
+  } finally {
+    await old.w.close();
   }
 });
 
@@ -279,13 +291,110 @@ test('a run: manifest too new for this updater → aborted "Updater too old", no
   const r = await runWith((gh) => gh.setRaw('o/core', 'v1.1.0', 'update-manifest.yaml', 'min_updater_version: 99.0.0\n'));
   try {
     assert.equal(r.run.state, 'aborted');
-    assert.match(r.run.message!, /Updater too old: o\/core v1\.1\.0 needs updater 99\.0\.0 or newer, this is 0\.1\.0/);
+    assert.equal(r.run.message, 'Update of core aborted during validate, nothing was changed: Updater too old: needs 99.0.0, has 0.1.0');
     assert.equal(r.run.error?.code, 'updater_too_old');
     assert.deepEqual(r.live, r.before);
     assert.deepEqual(r.backups, []);
   } finally {
     await r.w.close();
   }
+});
+
+/**
+ * A run of `core` through the composition root, with a `remote` component (or the one
+ * `remoteComponent` names) whose VERSION file says `remoteVersion` (null: no VERSION file), and
+ * `manifest` as core 1.1.0's update-manifest.yaml.
+ */
+async function runWithRemote(o: { manifest: string; remoteVersion: string | null; remoteName?: string; remoteComponent?: string }) {
+  const dir = tempDir();
+  const root = join(dir, 'core');
+  seedRoot(root);
+  const remoteDir = join(dir, 'remote-live');
+  mkdirSync(remoteDir, { recursive: true });
+  if (o.remoteVersion !== null) writeFileSync(join(remoteDir, 'VERSION'), `${o.remoteVersion}\n`);
+  const core = appComponent('core', 'o/core', join(root, 'live'));
+  const remote = appComponent(o.remoteName ?? 'remote', 'o/remote', remoteDir);
+  const kind: ComponentKind = {
+    kind: 'app',
+    configSchema: z.strictObject({ kind: z.literal('app'), name: z.string() }),
+    readInstalled: (c) => readVersionFile((c as unknown as { installPath: string }).installPath),
+    createDriver: () => {
+      throw new Error('driven through createCore({drivers})');
+    },
+  };
+  const source: ReleaseSource = {
+    async listReleases(repo) {
+      const rel = { tag: 'v1.1.0', name: 'v1.1.0', notes: '', url: `https://example.invalid/${repo}/releases/tag/v1.1.0`, draft: false, prerelease: false, publishedAt: null, assets: [] };
+      return { value: [rel], stale: false, reason: null, fetchedAt: new Date().toISOString() };
+    },
+    async releaseByVersion() {
+      return null;
+    },
+    async fetchRaw(repo, ref, path) {
+      return repo === 'o/core' && ref === 'v1.1.0' && path === 'update-manifest.yaml' ? o.manifest : null;
+    },
+  };
+  const built = createCore({
+    config: testConfig({ dataDir: join(dir, 'data'), components: [core, remote], manifest: { remoteComponent: o.remoteComponent ?? 'remote' } }),
+    kinds: [kind],
+    drivers: (_config, discovery) => {
+      const driver = new ComponentDriver(core, dirKind(root), discovery);
+      return { driverFor: () => driver, running: async () => null };
+    },
+    logger: silent,
+    releases: source,
+  });
+  const before = readTree(join(root, 'live'));
+  try {
+    const run = await built.engine.waitForRun((await built.engine.startRun('core')).runId);
+    return { run, before, live: readTree(join(root, 'live')), backups: readdirSync(join(root, 'backups')) };
+  } finally {
+    await built.close();
+    cleanup(dir);
+  }
+}
+
+test('a run: min_remote_version against the installed remote: new enough → the run goes on; too old → aborted, nothing changed', async () => {
+  for (const has of ['1.2.0', '1.3.1']) {
+    const r = await runWithRemote({ manifest: 'min_remote_version: 1.2.0\n', remoteVersion: has });
+    assert.equal(r.run.state, 'succeeded', `remote ${has}: ${r.run.message}`);
+  }
+  for (const [has, shown] of [['1.1.0', '1.1.0'], ['v1.1.9', '1.1.9'], ['1.2.0-rc.1', '1.2.0-rc.1']] as const) {
+    const r = await runWithRemote({ manifest: 'min_remote_version: 1.2.0\n', remoteVersion: has });
+    assert.equal(r.run.state, 'aborted', `remote ${has}`);
+    assert.equal(r.run.message, `Update of core aborted during validate, nothing was changed: Remote too old: needs 1.2.0, has ${shown}`);
+    assert.equal(r.run.error?.code, 'remote_too_old');
+    assert.deepEqual(r.live, r.before, 'nothing changed');
+    assert.deepEqual(r.backups, [], 'no backup made');
+  }
+});
+
+test('a run: an unreadable remote version → aborted "has an unknown version (REASON)"', async () => {
+  const missing = await runWithRemote({ manifest: 'min_remote_version: 1.2.0\n', remoteVersion: null });
+  assert.equal(missing.run.state, 'aborted');
+  assert.match(missing.run.message!, /: Remote too old: needs 1\.2\.0, has an unknown version \(no VERSION file in \/.+\/remote-live\)$/);
+  assert.deepEqual(missing.live, missing.before);
+  const garbage = await runWithRemote({ manifest: 'min_remote_version: 1.2.0\n', remoteVersion: 'dev build' });
+  assert.equal(garbage.run.state, 'aborted');
+  assert.match(garbage.run.message!, /: Remote too old: needs 1\.2\.0, has an unknown version \(.*not a version.*\)$/);
+  // No minimum asked for: an unreadable remote does not matter.
+  const unasked = await runWithRemote({ manifest: 'min_free_mb: 0\n', remoteVersion: null });
+  assert.equal(unasked.run.state, 'succeeded', unasked.run.message!);
+});
+
+test('a run: manifest.remoteComponent names another component; both minimums are checked', async () => {
+  const bridge = await runWithRemote({ manifest: 'min_remote_version: 1.2.0\n', remoteVersion: '1.1.0', remoteName: 'bridge', remoteComponent: 'bridge' });
+  assert.equal(bridge.run.message, 'Update of core aborted during validate, nothing was changed: Remote too old: needs 1.2.0, has 1.1.0');
+  // The same component under another name, not the one named: the updater's own version (0.1.0) is compared.
+  const unnamed = await runWithRemote({ manifest: 'min_remote_version: 0.1.0\n', remoteVersion: '0.0.1', remoteName: 'bridge' });
+  assert.equal(unnamed.run.state, 'succeeded', unnamed.run.message!);
+
+  const remoteOld = await runWithRemote({ manifest: 'min_updater_version: 0.1.0\nmin_remote_version: 1.2.0\n', remoteVersion: '1.1.0' });
+  assert.equal(remoteOld.run.message, 'Update of core aborted during validate, nothing was changed: Remote too old: needs 1.2.0, has 1.1.0');
+  const updaterOld = await runWithRemote({ manifest: 'min_updater_version: 99.0.0\nmin_remote_version: 1.2.0\n', remoteVersion: '1.2.0' });
+  assert.equal(updaterOld.run.message, 'Update of core aborted during validate, nothing was changed: Updater too old: needs 99.0.0, has 0.1.0');
+  const bothMet = await runWithRemote({ manifest: 'min_updater_version: 0.1.0\nmin_remote_version: 1.2.0\n', remoteVersion: '1.2.0' });
+  assert.equal(bothMet.run.state, 'succeeded', bothMet.run.message!);
 });
 
 test('a run: malformed manifest → aborted with the parse error, nothing changed', async () => {

@@ -6,6 +6,8 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cleanup, tempDir } from './support/harness.js';
 import { LAUNCHER } from './support/built.js';
+import { prepareDemoDir, startService, type ServiceProcess } from './support/service-process.js';
+import { freePort } from './support/testbed.js';
 import { openDatabase } from '../src/journal/database.js';
 import { Journal } from '../src/journal/journal.js';
 
@@ -117,6 +119,39 @@ test('status, runs and run read the journal and print tables', () => {
     assert.equal(run(['run', 'x'], dir).status, 2);
     assert.equal(run(['frobnicate'], dir).status, 2);
   } finally {
+    cleanup(dir);
+  }
+});
+
+test('with no configuration and no service answering, status, check, update and rollback say the demo lives only inside serve', async () => {
+  const dir = tempDir();
+  let service: ServiceProcess | null = null;
+  try {
+    const port = String(await freePort()); // not 8080: a developer's own demo may answer there
+    for (const args of [['status'], ['check'], ['check', 'sample-app'], ['update', 'sample-app'], ['rollback', 'sample-app']]) {
+      const r = run(args, dir, { UPDATER_SERVER__PORT: port });
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+      assert.equal(r.stdout, '', `${args.join(' ')} prints no table`);
+      assert.match(r.stderr, /the demo lives only inside a running `updater serve` \(`npm start`\)/);
+      assert.match(r.stderr, new RegExp(`No updater answers at http://127\\.0\\.0\\.1:${port}\\.`));
+    }
+    assert.deepEqual(readdirSync(dir), [], 'nothing written');
+
+    // With the demo serving, they go through it: its component is there.
+    await prepareDemoDir(dir);
+    service = await startService(dir);
+    const env = { UPDATER_SERVER__PORT: new URL(service.url).port };
+    const check = run(['check'], dir, env);
+    assert.equal(check.status, 0, check.stderr);
+    assert.match(check.stdout, /^sample-app\s+1\.0\.0\s+1\.2\.0\s+yes/m);
+    const status = run(['status'], dir, env);
+    assert.equal(status.status, 0, status.stderr);
+    assert.match(status.stdout, /^sample-app\s+app\s+-/m);
+  } finally {
+    if (service) {
+      service.child.kill('SIGTERM');
+      await service.exited;
+    }
     cleanup(dir);
   }
 });

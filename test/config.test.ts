@@ -97,8 +97,27 @@ describe('loadConfig: sources and defaults', () => {
       checkIntervalHours: 24,
       includePrerelease: false,
       github: { apiUrl: 'https://api.github.com', rawUrl: 'https://raw.githubusercontent.com', token: null },
+      manifest: { remoteComponent: 'remote' },
       components: [],
     });
+  });
+
+  test('manifest.remoteComponent: default remote (which may name no component); set, it must name one', () => {
+    const dir = setup({ 'updater.yaml': `components:${SCHEDULER}` });
+    assert.deepEqual(loadConfig({ cwd: dir, env: {} }).config.manifest, { remoteComponent: 'remote' });
+    const named = setup({ 'updater.yaml': `manifest: { remoteComponent: scheduler }\ncomponents:${SCHEDULER}` });
+    assert.deepEqual(loadConfig({ cwd: named, env: {} }).config.manifest, { remoteComponent: 'scheduler' });
+    assert.deepEqual(yamlIssues(`manifest: { remoteComponent: bridge }\ncomponents:${SCHEDULER}`), ['manifest.remoteComponent: names no configured component (configured: scheduler)']);
+    assert.deepEqual(yamlIssues(`manifest: { remoteComponent: Bridge }\ncomponents:${SCHEDULER}`), [
+      'manifest.remoteComponent: must be a component name: 1 to 63 characters of a-z, 0-9, "-" or "_", starting with a letter or digit',
+    ]);
+    assert.deepEqual(yamlIssues(`manifest: { remoteComponnt: scheduler }\ncomponents:${SCHEDULER}`), ['manifest.remoteComponnt: unknown key "remoteComponnt" (did you mean "remoteComponent"?)']);
+    // From the environment, key by key, and checked the same way.
+    const fromEnv = loadConfig({ cwd: dir, env: { UPDATER_MANIFEST__REMOTE_COMPONENT: 'scheduler' } }).config.manifest;
+    assert.deepEqual(fromEnv, { remoteComponent: 'scheduler' });
+    assert.deepEqual(issuesOf({ cwd: dir, env: { UPDATER_MANIFEST__REMOTE_COMPONENT: 'bridge' } }), [
+      'manifest.remoteComponent (from UPDATER_MANIFEST__REMOTE_COMPONENT): names no configured component (configured: scheduler)',
+    ]);
   });
 
   test("the contract's example loads as written", () => {
@@ -645,6 +664,7 @@ test('configJsonSchema describes the input', () => {
     'dataDir',
     'github',
     'includePrerelease',
+    'manifest',
     'server',
     'webpubsub',
   ]);

@@ -8,7 +8,7 @@ import { decideUpdate, parseVersion } from '../src/core/versions.js';
 import { pickLatest } from '../src/releases/select.js';
 import { readVersionFile, versionFromFile } from '../src/core/version-file.js';
 import { ComposeImagesCache, readComposeVersion, versionFromImage } from '../src/kinds/container/installed.js';
-import { parseManifest, checkUpdaterVersion, DEFAULT_MANIFEST } from '../src/releases/manifest.js';
+import { parseManifest, checkMinimumVersions, DEFAULT_MANIFEST } from '../src/releases/manifest.js';
 import type { Release } from '../src/releases/types.js';
 import { cleanup, tempDir } from './support/harness.js';
 
@@ -108,20 +108,57 @@ test('compose and VERSION files are read from disk', () => {
   }
 });
 
-test('manifest: keys, alias, defaults, malformed → parse error, too old → "Updater too old"', () => {
+test('manifest: keys, defaults, malformed → parse error', () => {
   const m = parseManifest('min_remote_version: 1.4\nmin_free_mb: 800\nrequires_running: true\nfuture_check: true\n', 'o/r v1.2.0');
-  assert.equal(m.minUpdaterVersion, '1.4.0');
+  assert.equal(m.minRemoteVersion, '1.4.0');
+  assert.equal(m.minUpdaterVersion, null, 'min_remote_version is not an alias of min_updater_version');
   assert.equal(m.minFreeMB, 800);
   assert.equal(m.requiresRunning, true);
   assert.deepEqual(m.unknownKeys, ['future_check']);
+  const both = parseManifest('min_updater_version: "1.3"\nmin_remote_version: v1.2.0\n', 'x');
+  assert.deepEqual([both.minUpdaterVersion, both.minRemoteVersion], ['1.3.0', '1.2.0']);
   assert.equal(parseManifest('', 'x').found, true);
   assert.throws(() => parseManifest('min_updater_version: [1,\n', 'o/r v1.2.0'), (e: any) => e.code === 'bad_manifest' && /update-manifest\.yaml of o\/r v1\.2\.0 is malformed: line \d+/.test(e.message));
   assert.throws(() => parseManifest('- a\n- b\n', 'x'), /not a mapping/);
-  assert.throws(() => parseManifest('min_updater_version: soon\n', 'x'), /"soon" is not a version/);
+  assert.throws(() => parseManifest('min_updater_version: soon\n', 'x'), /min_updater_version "soon" is not a version/);
+  assert.throws(() => parseManifest('min_remote_version: [1]\n', 'x'), /min_remote_version \[1\] is not a version/);
   assert.throws(() => parseManifest('min_free_mb: lots\n', 'x'), /min_free_mb must be a number/);
-  assert.throws(() => checkUpdaterVersion(parseManifest('min_updater_version: 99.0.0', 'x'), '0.1.0', 'o/r v1.2.0'), (e: any) => e.code === 'updater_too_old' && /^Updater too old: o\/r v1\.2\.0 needs updater 99\.0\.0 or newer, this is 0\.1\.0/.test(e.message));
-  checkUpdaterVersion(parseManifest('min_updater_version: 0.1.0', 'x'), '0.1.0', 'x');
-  checkUpdaterVersion(DEFAULT_MANIFEST, '0.1.0', 'x');
+});
+
+test('manifest minimums: the updater\'s own version, the remote\'s installed one, both, and an unreadable remote', () => {
+  const manifest = (text: string) => parseManifest(text, 'o/r v1.2.0');
+  const self = { component: null, version: '0.1.0' } as const;
+  const remoteAt = (version: string | null, reason: string | null = null) => ({ component: 'remote', installed: { version, raw: version, reason } });
+  const fails = (fn: () => void, code: string, message: string) =>
+    assert.throws(fn, (e: any) => {
+      assert.equal(e.code, code);
+      assert.equal(e.message, message);
+      return true;
+    });
+
+  // min_updater_version: this updater's own version.
+  fails(() => checkMinimumVersions(manifest('min_updater_version: 99.0.0'), '0.1.0', self), 'updater_too_old', 'Updater too old: needs 99.0.0, has 0.1.0');
+  checkMinimumVersions(manifest('min_updater_version: 0.1.0'), '0.1.0', self);
+  checkMinimumVersions(DEFAULT_MANIFEST, '0.1.0', remoteAt(null, 'no VERSION file'));
+  // min_remote_version: the remote component's installed version...
+  fails(() => checkMinimumVersions(manifest('min_remote_version: 1.2.0'), '9.9.9', remoteAt('1.1.0')), 'remote_too_old', 'Remote too old: needs 1.2.0, has 1.1.0');
+  fails(() => checkMinimumVersions(manifest('min_remote_version: 1.2.0'), '9.9.9', remoteAt('1.2.0-beta.1')), 'remote_too_old', 'Remote too old: needs 1.2.0, has 1.2.0-beta.1');
+  checkMinimumVersions(manifest('min_remote_version: 1.2.0'), '0.1.0', remoteAt('1.2.0'));
+  checkMinimumVersions(manifest('min_remote_version: 1.2.0'), '0.1.0', remoteAt('2.0.0'));
+  fails(
+    () => checkMinimumVersions(manifest('min_remote_version: 1.2.0'), '9.9.9', remoteAt(null, 'the image tag "latest" is not a version')),
+    'remote_too_old',
+    'Remote too old: needs 1.2.0, has an unknown version (the image tag "latest" is not a version)',
+  );
+  // ... or, with no such component, the updater's own version.
+  fails(() => checkMinimumVersions(manifest('min_remote_version: 1.2.0'), '0.1.0', self), 'remote_too_old', 'Remote too old: needs 1.2.0, has 0.1.0');
+  checkMinimumVersions(manifest('min_remote_version: 0.1.0'), '0.1.0', self);
+  // Both are checked: each alone fails, and both failing say both.
+  const both = manifest('min_updater_version: 0.5.0\nmin_remote_version: 1.2.0');
+  checkMinimumVersions(both, '0.5.0', remoteAt('1.2.0'));
+  fails(() => checkMinimumVersions(both, '0.4.0', remoteAt('1.2.0')), 'updater_too_old', 'Updater too old: needs 0.5.0, has 0.4.0');
+  fails(() => checkMinimumVersions(both, '0.5.0', remoteAt('1.1.0')), 'remote_too_old', 'Remote too old: needs 1.2.0, has 1.1.0');
+  fails(() => checkMinimumVersions(both, '0.4.0', remoteAt('1.1.0')), 'updater_too_old', 'Updater too old: needs 0.5.0, has 0.4.0; Remote too old: needs 1.2.0, has 1.1.0');
 });
 
 test('a compose file is parsed once while it is unchanged, and read again as soon as it changes', () => {

@@ -9,6 +9,7 @@ import type { ComponentKind, ComponentOf } from '../kinds/kind.js';
 import { DEMO_CONFIG } from './demo.js';
 import { ConfigError, describeFsError, formatPath } from './errors.js';
 import {
+  COMPONENT_NAME_PATTERN,
   GITHUB_ACCOUNT_PATTERN,
   NESTED_KEYS,
   STRING_KEYS,
@@ -132,6 +133,7 @@ export function loadConfig<K extends readonly ComponentKind[] = typeof KINDS>(op
   const issues = [...draft.issues];
   if (!parsed.success) issues.push(...parsed.error.issues.flatMap((issue) => formatIssue(issue, draft)));
   issues.push(...duplicateNames(draft));
+  issues.push(...unknownRemoteComponent(draft));
   if (issues.length > 0 || !parsed.success) throw new ConfigError(source, issues);
 
   return { config: finish(parsed.data, draft, kinds) as Config<ComponentOf<K[number]>>, source };
@@ -419,6 +421,21 @@ function duplicateNames(draft: Draft): string[] {
   return issues;
 }
 
+/**
+ * `manifest.remoteComponent`, when written, must name a configured component (a typo would
+ * otherwise compare `min_remote_version` with the updater's own version without a word). The
+ * default, `remote`, may name none. With no components at all (the demo) there is nothing to name.
+ */
+function unknownRemoteComponent(draft: Draft): string[] {
+  const name = valueAt(draft.raw, ['manifest', 'remoteComponent']);
+  const components = draft.raw.components;
+  // A name that is not a name at all is already an issue of the schema's.
+  if (typeof name !== 'string' || !COMPONENT_NAME_PATTERN.test(name) || !Array.isArray(components) || components.length === 0) return [];
+  const names = components.map((c: unknown) => (isPlainObject(c) ? c.name : undefined)).filter((n): n is string => typeof n === 'string');
+  if (names.includes(name)) return [];
+  return [line(draft, ['manifest', 'remoteComponent'], `names no configured component (configured: ${names.join(', ') || 'none'})`)];
+}
+
 // ---------------------------------------------------------------- origins and paths
 
 function setOrigin(draft: Draft, keyPath: readonly PropertyKey[], origin: Origin): void {
@@ -462,6 +479,7 @@ function finish(parsed: ParsedConfig, draft: Draft, kinds: readonly ComponentKin
       apiUrl: parsed.github.apiUrl.replace(/\/+$/, ''),
       rawUrl: parsed.github.rawUrl.replace(/\/+$/, ''),
     },
+    manifest: parsed.manifest,
     ...(parsed.webpubsub ? { webpubsub: parsed.webpubsub } : {}),
     components,
   };

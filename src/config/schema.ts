@@ -162,9 +162,22 @@ export const webpubsubSchema = z
   })
   .meta({ description: 'The DuneBugger web frontend, through an Azure Web PubSub hub (docs/frontend.md); absent: off.' });
 
+export const manifestSchema = z
+  .strictObject({
+    remoteComponent: z
+      .string()
+      .regex(COMPONENT_NAME_PATTERN, { error: 'must be a component name: 1 to 63 characters of a-z, 0-9, "-" or "_", starting with a letter or digit' })
+      .default('remote')
+      .meta({
+        description:
+          'The component whose installed version a release\'s `min_remote_version` is compared with. When set, it must name a configured component; with the default, and no component of that name, the updater\'s own version is compared instead. See docs/releases.md.',
+      }),
+  })
+  .meta({ description: 'How a release\'s `update-manifest.yaml` is read.' });
+
 const configShape = {
   server: serverSchema.prefault({}).meta({ description: 'The HTTP API and WebSocket.' }),
-  dataDir: nonEmpty('a path').default('./data').meta({ description: 'updater.db lives here.' }),
+  dataDir: nonEmpty('a path').default('./data').meta({ description: 'updater.db (the journal) and logs/updates.log (one line per finished run) live here.' }),
   backupDir: nonEmpty('a path').optional().meta({ description: 'Default `<dataDir>/backups`.' }),
   backupRetention: z
     .number()
@@ -179,6 +192,7 @@ const configShape = {
     .meta({ description: 'Hours between scheduled checks; 0 disables the scheduler.' }),
   includePrerelease: z.boolean().default(false).meta({ description: 'Offer prereleases (`-beta`, GitHub prerelease flag) as updates.' }),
   github: githubSchema.prefault({}).meta({ description: 'Where releases come from.' }),
+  manifest: manifestSchema.prefault({}),
   webpubsub: webpubsubSchema.optional(),
 };
 
@@ -230,6 +244,11 @@ export interface WebPubSubConfig {
   controller: boolean;
 }
 
+export interface ManifestConfig {
+  /** The component a manifest's `min_remote_version` is compared with (default `remote`). */
+  remoteComponent: string;
+}
+
 export interface HealthConfig {
   url: string;
   timeoutSeconds: number;
@@ -246,6 +265,7 @@ export interface Config<C extends Component = ComponentConfig> {
   checkIntervalHours: number;
   includePrerelease: boolean;
   github: GithubConfig;
+  manifest: ManifestConfig;
   /** Absent: no Web PubSub transport. */
   webpubsub?: WebPubSubConfig | undefined;
   components: C[];
@@ -329,6 +349,7 @@ export const TOP_LEVEL_KEYS: string[] = [...Object.keys(configShape), 'component
 export const NESTED_KEYS: Record<string, string[]> = {
   server: Object.keys(serverSchema.shape),
   github: Object.keys(githubSchema.shape),
+  manifest: Object.keys(manifestSchema.shape),
   webpubsub: ['url', 'connectionString', 'hub', 'group', 'userId', 'controller'],
 };
 
@@ -341,6 +362,7 @@ export const STRING_KEYS = new Set([
   'github.apiUrl',
   'github.rawUrl',
   'github.token',
+  'manifest.remoteComponent',
   'webpubsub.url',
   'webpubsub.connectionString',
   'webpubsub.hub',

@@ -12,6 +12,7 @@ export const UPDATE_ERROR_CODES = [
   'bad_release',
   'bad_manifest',
   'updater_too_old',
+  'remote_too_old',
   'asset_missing',
   'image_missing',
   'bad_tag',

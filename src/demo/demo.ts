@@ -5,10 +5,15 @@
  *   run by the `command` service manager (start/stop/status shell commands, a pid file);
  * - a local stand-in for GitHub on 127.0.0.1 offering 1.1.0 (good), 1.2.0 (its health check
  *   fails: the update is rolled back) and 1.3.0-beta (a prerelease, not offered), each a real
- *   tarball with its .sha256, kept under `releases/` (see `demoReleaseAssets`).
+ *   tarball with its .sha256, kept under `releases/` (see `demoReleaseAssets`); each release's
+ *   `release_url` is its page on that stand-in.
+ * Ports: 18090 (the app), 18089 (releases), 18091 (the hub, with UPDATER_DEMO_HUB=1) the first
+ * time, then whatever `app.port`, `releases.port` and `hub.port` remember; a port that is taken
+ * (another demo on this machine) is replaced by a free one, remembered, and the log says so.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
@@ -115,14 +120,50 @@ export async function demoReleaseAssets(demoDir: string): Promise<DemoReleaseAss
   return assets;
 }
 
-/** A port remembered across restarts (so URLs stay the same), chosen free the first time. */
-function rememberedPort(file: string, fallback: number): number {
+/** Whether 127.0.0.1:`port` can be listened on now. */
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ port, host: '127.0.0.1', exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
+/** A port that is free now, from the system. */
+function anyFreePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen({ port: 0, host: '127.0.0.1', exclusive: true }, () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A port for one of the demo's parts, remembered in `file` across restarts (so URLs stay the
+ * same), `fallback` the first time. When that port is taken (another demo, another program), a free
+ * one is taken instead, remembered and logged: the demo must neither fail to start nor talk to
+ * someone else's server (the sample app's old version, restarted by a rollback, would otherwise
+ * die of EADDRINUSE and the rollback end `rollback_failed`). `ours`: the part already runs on the
+ * remembered port (the sample app left running), which is then kept.
+ */
+async function demoPort(file: string, fallback: number, what: string, logger: Logger, ours = false): Promise<number> {
+  let remembered: number | null = null;
   if (existsSync(file)) {
     const n = Number(readFileSync(file, 'utf8').trim());
-    if (Number.isInteger(n) && n > 0 && n < 65536) return n;
+    if (Number.isInteger(n) && n > 0 && n < 65536) remembered = n;
   }
-  writeFileSync(file, `${fallback}\n`);
-  return fallback;
+  const wanted = remembered ?? fallback;
+  if (ours || (await canListen(wanted))) {
+    if (remembered === null) writeFileSync(file, `${wanted}\n`);
+    return wanted;
+  }
+  const port = await anyFreePort();
+  writeFileSync(file, `${port}\n`);
+  logger.warn({ taken: wanted, port, file }, `demo: port ${wanted} is taken (another demo, or another program); ${what} uses port ${port} instead (remembered in ${file})`);
+  return port;
 }
 
 const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
@@ -146,7 +187,7 @@ export async function startDemo(base: Config, logger: Logger): Promise<Demo> {
     for (const [name, body] of Object.entries(tree('1.0.0', 'good'))) writeFileSync(join(app, name), body);
   }
 
-  const gh = await startFakeGitHub({ port: rememberedPort(join(dir, 'releases.port'), 18089) });
+  const gh = await startFakeGitHub({ port: await demoPort(join(dir, 'releases.port'), 18089, 'the stand-in for GitHub', logger) });
   for (const a of await demoReleaseAssets(dir)) {
     gh.addRelease(REPO, {
       tag: `v${a.version}`,
@@ -159,10 +200,9 @@ export async function startDemo(base: Config, logger: Logger): Promise<Demo> {
     });
   }
 
-  const port = rememberedPort(join(dir, 'app.port'), 18090);
   const pid = join(dir, 'app.pid');
   const log = join(dir, 'app.log');
-  const component: AppComponent = {
+  const sampleApp = (port: number): AppComponent => ({
     name: 'sample-app',
     kind: 'app',
     repo: REPO,
@@ -179,13 +219,19 @@ export async function startDemo(base: Config, logger: Logger): Promise<Demo> {
     minFreeMB: 0,
     settleSeconds: 3,
     maxDownloadMB: 16,
-  };
+  });
+  // The status command does not depend on the port: an app left running (a killed updater) keeps its port.
+  const running = (await createServiceManager(sampleApp(0).service).status()).active;
+  const port = await demoPort(join(dir, 'app.port'), 18090, 'the sample app', logger, running);
+  const component = sampleApp(port);
   const manager = createServiceManager(component.service);
-  if (!(await manager.status()).active) {
+  if (running) {
+    logger.info({ url: `http://127.0.0.1:${port}/`, port }, `demo: sample-app already runs on port ${port}`);
+  } else {
     await manager.start();
-    logger.info({ url: `http://127.0.0.1:${port}/` }, 'demo: started sample-app');
+    logger.info({ url: `http://127.0.0.1:${port}/`, port }, `demo: started sample-app on port ${port}`);
   }
-  logger.info({ releases: `${gh.apiUrl}/repos/${REPO}/releases` }, 'demo: serving sample-app releases 1.1.0 (good), 1.2.0 (fails its health check), 1.3.0-beta.1 (prerelease) from 127.0.0.1');
+  logger.info({ releases: `${gh.apiUrl}/repos/${REPO}/releases` }, `demo: serving sample-app releases 1.1.0 (good), 1.2.0 (fails its health check), 1.3.0-beta.1 (prerelease) from ${gh.url}`);
 
   // UPDATER_DEMO_HUB=1: a local stand-in for the Azure Web PubSub hub, which the updater joins as
   // the DuneBugger frontend's devices do; `updater frontend SUBJECT [BODY]` plays the frontend
@@ -194,7 +240,7 @@ export async function startDemo(base: Config, logger: Logger): Promise<Demo> {
   let webpubsub = base.webpubsub;
   if (process.env.UPDATER_DEMO_HUB === '1' && !webpubsub) {
     const { startLocalWebPubSub } = await import('./local-webpubsub.js');
-    const local = await startLocalWebPubSub({ hub: DEMO_HUB.hub, accessKey: randomBytes(24).toString('base64url'), port: rememberedPort(join(dir, 'hub.port'), 18091) });
+    const local = await startLocalWebPubSub({ hub: DEMO_HUB.hub, accessKey: randomBytes(24).toString('base64url'), port: await demoPort(join(dir, 'hub.port'), 18091, 'the stand-in for the Web PubSub hub', logger) });
     hub = local;
     webpubsub = { connectionString: local.connectionString, hub: DEMO_HUB.hub, group: DEMO_HUB.group, controller: true };
     writeFileSync(join(dir, 'webpubsub.json'), `${JSON.stringify({ connectionString: local.connectionString, hub: DEMO_HUB.hub, group: DEMO_HUB.group })}\n`, { mode: 0o600 });

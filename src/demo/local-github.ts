@@ -1,7 +1,8 @@
 /**
  * A local stand-in for GitHub on 127.0.0.1 (tests, benches and the embedded demo) that answers with the REST API's real shapes: release lists
  * (newest first, `Link` pagination), `releases/latest`, `releases/tags/{tag}`, asset
- * downloads, raw files under `/raw`, strong ETags with 304s, `X-RateLimit-*` headers, and
+ * downloads, raw files under `/raw`, each release's page for people at `/{owner}/{name}/releases/tag/{tag}`
+ * (its `html_url`, so that a release link works offline), strong ETags with 304s, `X-RateLimit-*` headers, and
  * switchable faults (rate limits, 5xx, hanging, missing repositories, required tokens).
  * Every request is recorded with the status it got, so tests count what reached it.
  */
@@ -152,7 +153,8 @@ export async function startFakeGitHub(options: { port?: number } = {}): Promise<
     url: `${base}/repos/${repo}/releases/${r.id}`,
     assets_url: `${base}/repos/${repo}/releases/${r.id}/assets`,
     upload_url: `${base}/repos/${repo}/releases/${r.id}/assets{?name,label}`,
-    html_url: `https://github.com/${repo}/releases/tag/${encodeURIComponent(r.tag)}`,
+    // The release's page, served here as GitHub's is there (`/{owner}/{name}/releases/tag/{tag}`): a link that works offline.
+    html_url: `${base}/${repo}/releases/tag/${encodeURIComponent(r.tag)}`,
     id: r.id,
     node_id: `RE_${r.id}`,
     author: { login: 'releaser', id: 1, type: 'User' },
@@ -251,6 +253,28 @@ export async function startFakeGitHub(options: { port?: number } = {}): Promise<
     return send(res, seen, 200, a.content, { 'content-type': 'application/octet-stream' });
   };
 
+  const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+  /** A release's page for people (what `html_url` points at): its name, notes and assets. */
+  const page = (res: ServerResponse, seen: SeenRequest, repo: string, tag: string) => {
+    const r = (releases.get(repo) ?? []).find((x) => x.tag === tag && !x.draft);
+    if (!r) return send(res, seen, 404, 'Not Found', { 'content-type': 'text/plain' });
+    const assets = r.assets.map((a) => `<li><a href="${escapeHtml(assetJson(repo, r, a).browser_download_url)}">${escapeHtml(a.name)}</a> (${a.content.length} bytes)</li>`).join('\n');
+    const html = `<!doctype html>
+<html><head><meta charset="utf-8"><title>${escapeHtml(`${r.name ?? r.tag} · ${repo}`)}</title></head>
+<body>
+<h1>${escapeHtml(r.name ?? r.tag)}</h1>
+<p>${escapeHtml(repo)}, tag ${escapeHtml(r.tag)}${r.prerelease ? ' (prerelease)' : ''}, published ${escapeHtml(r.publishedAt ?? '')}. Served by the updater's local stand-in for GitHub.</p>
+<pre>${escapeHtml(r.body)}</pre>
+<h2>Assets</h2>
+<ul>
+${assets}
+</ul>
+</body></html>
+`;
+    return send(res, seen, 200, html, { 'content-type': 'text/html; charset=utf-8' });
+  };
+
   const server = createServer((req, res) => {
     const seen: SeenRequest = { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers };
     requests.push(seen);
@@ -268,6 +292,16 @@ export async function startFakeGitHub(options: { port?: number } = {}): Promise<
         : send(res, seen, 200, content, { 'content-type': 'text/plain; charset=utf-8' });
     }
     if (url.pathname.startsWith('/download/')) return download(res, seen, url.pathname.split('/').slice(2));
+    const release = /^\/([^/]+)\/([^/]+)\/releases\/tag\/([^/]+)$/.exec(url.pathname);
+    if (release && release[1] !== 'repos' && req.method === 'GET') {
+      let tag: string;
+      try {
+        tag = decodeURIComponent(release[3]!);
+      } catch {
+        return send(res, seen, 404, 'Not Found', { 'content-type': 'text/plain' });
+      }
+      return page(res, seen, `${release[1]}/${release[2]}`, tag);
+    }
     return api(req, res, seen, url);
   });
 

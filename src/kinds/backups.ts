@@ -1,5 +1,6 @@
 /**
- * Backups live in `backupDir` as `<component>.<YYYYMMDD_HHMMSS>.<ext>` (the seed's names).
+ * Backups live in `backupDir` as `<component>.<YYYYMMDD_HHMMSS>.<ext>` (the seed's pattern, with
+ * the component's name where the seed named a compose backup after the file: docs/migrating.md).
  * A backup is written under a temp name and renamed into place when whole, so a file with the
  * final name is always complete. Retention keeps the newest N of one component, and runs only
  * after a success.

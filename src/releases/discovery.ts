@@ -7,7 +7,7 @@ import { UpdateError } from '../core/errors.js';
 import type { Component } from '../core/component.js';
 import type { Installed } from '../core/installed.js';
 import type { ReleaseFacts } from './facts.js';
-import { checkUpdaterVersion, fetchManifest, type Manifest, type RawSource } from './manifest.js';
+import { checkMinimumVersions, fetchManifest, type Manifest, type RawSource, type RemoteVersion } from './manifest.js';
 import { pickLatest } from './select.js';
 import type { Fetched, Release } from './types.js';
 import { compareVersions, parseVersion } from '../core/versions.js';
@@ -17,10 +17,22 @@ export interface ReleaseSource extends RawSource {
   releaseByVersion(repo: string, version: string): Promise<Fetched<Release> | null>;
 }
 
+export interface DiscoveryOptions {
+  includePrerelease: boolean;
+  /** This updater's own version (a manifest's `min_updater_version`). */
+  updaterVersion: string;
+  /**
+   * The component a manifest's `min_remote_version` is compared with (`manifest.remoteComponent`),
+   * with what it has installed now; absent or null when there is none: the updater's own version
+   * stands for it.
+   */
+  remote?: (() => { component: string; installed: Installed }) | null;
+}
+
 export class ReleaseDiscovery {
   constructor(
     private readonly source: ReleaseSource,
-    private readonly options: { includePrerelease: boolean; updaterVersion: string },
+    private readonly options: DiscoveryOptions,
   ) {}
 
   async discover(component: Component, requestedVersion: string | null, installed: Installed): Promise<DiscoverOutput> {
@@ -52,10 +64,14 @@ export class ReleaseDiscovery {
     return { fromVersion: installed.version, toVersion: target, upToDate, release: facts };
   }
 
-  /** The release's manifest (defaults when it has none); aborts when this updater is too old. */
+  /**
+   * The release's manifest (defaults when it has none); aborts when this updater, or the remote,
+   * is older than the release needs. The remote's version is read only when the manifest asks.
+   */
   async manifest(component: Component, tag: string): Promise<Manifest> {
     const manifest = await fetchManifest(this.source, component.repo, tag);
-    checkUpdaterVersion(manifest, this.options.updaterVersion, `${component.repo} ${tag}`);
+    const remote: RemoteVersion = (manifest.minRemoteVersion !== null ? this.options.remote?.() : null) ?? { component: null, version: this.options.updaterVersion };
+    checkMinimumVersions(manifest, this.options.updaterVersion, remote);
     return manifest;
   }
 }

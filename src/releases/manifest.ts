@@ -4,13 +4,20 @@
  * by validate; malformed → the run aborts with the parse error (never a guess).
  *
  * Keys (snake_case, as the seed's):
- *   min_updater_version: "1.4.0"      # alias min_remote_version (the seed's name)
+ *   min_updater_version: "1.4.0"      # this updater's own version must be at least this
+ *   min_remote_version: "1.2.0"       # the installed version of the `remote` component (see below)
  *   min_free_mb: 800                  # raises the component's minFreeMB for this release
  *   requires_running: true            # the service must be running before the update
  * Unknown keys are ignored (a newer manifest may name checks this updater does not know).
+ *
+ * `min_remote_version` is compared with the installed version of the component that
+ * `manifest.remoteComponent` names (default `remote`), or with this updater's own version when
+ * there is no such component (the seed's updater was part of dunebugger-remote). Both minimums
+ * are checked when both are set.
  */
 import { parseDocument } from 'yaml';
 import { UpdateError } from '../core/errors.js';
+import type { Installed } from '../core/installed.js';
 import { compareVersions, parseVersion } from '../core/versions.js';
 
 export const MANIFEST_FILE = 'update-manifest.yaml';
@@ -18,6 +25,7 @@ export const MANIFEST_FILE = 'update-manifest.yaml';
 export interface Manifest {
   found: boolean;
   minUpdaterVersion: string | null;
+  minRemoteVersion: string | null;
   minFreeMB: number | null;
   requiresRunning: boolean | null;
   unknownKeys: string[];
@@ -26,6 +34,7 @@ export interface Manifest {
 export const DEFAULT_MANIFEST: Manifest = {
   found: false,
   minUpdaterVersion: null,
+  minRemoteVersion: null,
   minFreeMB: null,
   requiresRunning: null,
   unknownKeys: [],
@@ -46,13 +55,13 @@ export function parseManifest(text: string, where: string): Manifest {
   if (typeof data !== 'object' || Array.isArray(data)) throw bad('the top level is not a mapping');
   const m = data as Record<string, unknown>;
 
-  const versionKey = m.min_updater_version !== undefined ? 'min_updater_version' : m.min_remote_version !== undefined ? 'min_remote_version' : null;
-  let minUpdaterVersion: string | null = null;
-  if (versionKey) {
-    const raw = m[versionKey];
-    minUpdaterVersion = parseVersion(typeof raw === 'number' ? String(raw) : (raw as string));
-    if (!minUpdaterVersion) throw bad(`${versionKey} "${String(raw)}" is not a version`);
-  }
+  const version = (key: string): string | null => {
+    const raw = m[key];
+    if (raw === undefined || raw === null) return null;
+    const parsed = parseVersion(typeof raw === 'number' ? String(raw) : typeof raw === 'string' ? raw : null);
+    if (!parsed) throw bad(`${key} ${JSON.stringify(raw)} is not a version`);
+    return parsed;
+  };
   const num = (key: string): number | null => {
     const v = m[key];
     if (v === undefined || v === null) return null;
@@ -65,23 +74,45 @@ export function parseManifest(text: string, where: string): Manifest {
   }
   return {
     found: true,
-    minUpdaterVersion,
+    minUpdaterVersion: version('min_updater_version'),
+    minRemoteVersion: version('min_remote_version'),
     minFreeMB: num('min_free_mb'),
     requiresRunning: (requiresRunning as boolean | undefined) ?? null,
     unknownKeys: Object.keys(m).filter((k) => !KNOWN.has(k)),
   };
 }
 
-/** Aborts (`updater_too_old`) when the release needs a newer updater than this one. */
-export function checkUpdaterVersion(manifest: Manifest, updaterVersion: string, where: string): void {
-  if (!manifest.minUpdaterVersion) return;
-  const mine = parseVersion(updaterVersion);
-  if (!mine || compareVersions(mine, manifest.minUpdaterVersion) < 0) {
-    throw new UpdateError(
-      'updater_too_old',
-      `Updater too old: ${where} needs updater ${manifest.minUpdaterVersion} or newer, this is ${updaterVersion}. Update the updater first.`,
-    );
+/** What `min_remote_version` is compared with. */
+export type RemoteVersion =
+  /** The installed version of the component that `manifest.remoteComponent` names. */
+  | { component: string; installed: Installed }
+  /** There is no such component: this updater's own version stands for it. */
+  | { component: null; version: string };
+
+/**
+ * Aborts when the release needs a newer updater (`updater_too_old`: "Updater too old: needs 1.4.0,
+ * has 1.3.0") or a newer remote (`remote_too_old`: "Remote too old: needs 1.2.0, has 1.1.0", or
+ * "has an unknown version (REASON)" when the remote's version cannot be read). Both minimums are
+ * checked; when both fail, the message has both sentences, the updater's first.
+ */
+export function checkMinimumVersions(manifest: Manifest, updaterVersion: string, remote: RemoteVersion): void {
+  const failures: Array<{ code: 'updater_too_old' | 'remote_too_old'; sentence: string }> = [];
+  if (manifest.minUpdaterVersion) {
+    const has = tooOld(manifest.minUpdaterVersion, { version: parseVersion(updaterVersion), raw: updaterVersion, reason: 'this updater\'s own version is not a version' });
+    if (has !== null) failures.push({ code: 'updater_too_old', sentence: `Updater too old: needs ${manifest.minUpdaterVersion}, has ${has}` });
   }
+  if (manifest.minRemoteVersion) {
+    const installed: Installed = remote.component === null ? { version: parseVersion(remote.version), raw: remote.version, reason: 'this updater\'s own version is not a version' } : remote.installed;
+    const has = tooOld(manifest.minRemoteVersion, installed);
+    if (has !== null) failures.push({ code: 'remote_too_old', sentence: `Remote too old: needs ${manifest.minRemoteVersion}, has ${has}` });
+  }
+  if (failures.length > 0) throw new UpdateError(failures[0]!.code, failures.map((f) => f.sentence).join('; '));
+}
+
+/** Null when `installed` meets `minimum`; else what it has, as the sentence says it. */
+function tooOld(minimum: string, installed: Installed): string | null {
+  if (!installed.version) return `an unknown version (${installed.reason ?? 'it cannot be read'})`;
+  return compareVersions(installed.version, minimum) < 0 ? installed.version : null;
 }
 
 export interface RawSource {

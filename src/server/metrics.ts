@@ -20,16 +20,19 @@ export function createMetrics({ queries, feed }: Application): { registry: Regis
       for (const r of queries.runCounts()) this.inc({ component: r.component, result: r.result }, r.n);
     },
   });
+  // One series at every scrape, so that `updater_active_run == 0` can be alerted on: while a run is
+  // unfinished it carries the run's component, otherwise no label at all. Never `component=""`:
+  // Prometheus takes an empty label value as no label, and exporters are expected not to write one.
   new Gauge({
     name: 'updater_active_run',
-    help: '1 while a run is unfinished (labelled with its component), else 0.',
+    help: '1 while a run is unfinished (labelled with its component), else 0 (with no label).',
     labelNames: ['component'],
     registers: [registry],
     collect() {
       this.reset();
       const active = queries.activeRun();
       if (active) this.set({ component: active.component }, 1);
-      else this.set({ component: '' }, 0);
+      else this.set(0);
     },
   });
   new Gauge({

@@ -6,7 +6,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import type { ComponentConfig, Config } from '../../src/config/index.js';
 import type { Journal } from '../../src/journal/journal.js';
 import type { Engine } from '../../src/engine/engine.js';
@@ -31,6 +31,7 @@ export function testConfig(given: Pick<Config, 'dataDir' | 'components'> & Parti
     checkIntervalHours: 0,
     includePrerelease: false,
     github: { apiUrl: 'https://api.github.invalid', rawUrl: 'https://raw.github.invalid', token: null },
+    manifest: { remoteComponent: 'remote' },
     ...given,
   };
 }
@@ -86,15 +87,15 @@ export function seedRoot(root: string): void {
   makeTree(join(root, 'releases', '1.2.0'), '1.2.0', { BROKEN: 'yes' });
 }
 
-export function openHarness(root: string, options: NonNullable<CoreOptions['engine']> & { stepDelayMs?: number; source?: ReleaseSource } = {}): Harness {
-  const { stepDelayMs = 0, source = stubSource, ...engine } = options;
+export function openHarness(root: string, options: NonNullable<CoreOptions['engine']> & { stepDelayMs?: number; source?: ReleaseSource; logger?: Logger } = {}): Harness {
+  const { stepDelayMs = 0, source = stubSource, logger = testLogger(), ...engine } = options;
   const driver = new DirDriver(root, { stepDelayMs });
   const core = createCore({
     config: testConfig({ dataDir: root, components: [dirComponent(root)] }),
     kinds: [dirKind(driver)],
     drivers: () => ({ driverFor: () => driver, running: async () => null }),
     faults: new FaultPoints(process.env.UPDATER_FAULT),
-    logger: testLogger(),
+    logger,
     releases: source,
     engine,
   });

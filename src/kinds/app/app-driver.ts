@@ -25,6 +25,7 @@ import { runCommand, tail } from '../../services/run-command.js';
 import { createServiceManager, type ServiceManager } from '../../services/service-manager.js';
 import { fsyncDir } from '../../util/fs-atomic.js';
 import { listBackups, newBackupPath, pruneBackups, requireFreeSpace, requireWritable } from '../backups.js';
+import { formatProgress } from '../../util/sizes.js';
 import type { KindDriver } from '../kind.js';
 import { releaseOf } from '../../releases/facts.js';
 import { downloadTo, fetchSmallText, parseSha256File } from './download.js';
@@ -176,7 +177,7 @@ export class AppDriver implements KindDriver {
           if (now - lastReport < 250) return;
           lastReport = now;
           const of = total ?? asset.size;
-          ctx.progress(`Downloading ${asset.name}: ${(bytes / MiB).toFixed(1)} of ${(of / MiB).toFixed(1)} MiB`, { bytes, total: of, percent: of ? Math.round((bytes / of) * 100) : undefined });
+          ctx.progress(`Downloading ${asset.name}: ${formatProgress(bytes, of)}`, { bytes, total: of, percent: of ? Math.round((bytes / of) * 100) : undefined });
         },
       });
       if (checksum) {
