@@ -326,8 +326,11 @@ describe('dashboard in Chromium, on the demo', { skip, timeout: 240_000 }, () =>
   });
 
   it('survives a SIGKILL of the service during a run: reconnects, replays, and shows the recovered run finish', async () => {
+    // The timeline still shows the run before this one (which went through verify too): wait for
+    // this run's verify, not that one's, so that the SIGKILL lands in verify on a slow machine too.
+    const previous = (await page.locator(timeline).getAttribute('data-run')) ?? '';
     await page.locator(`${card} [data-testid=update]:not([disabled])`).click();
-    await page.locator(row('verify')).waitFor({ timeout: 30_000 });
+    await page.locator(`${timeline}:not([data-run="${previous}"]) [data-testid=timeline-row][data-state=verify]`).waitFor({ timeout: 30_000 });
     const runId = Number(await page.locator(`${timeline}`).getAttribute('data-run'));
     await service.stop('SIGKILL');
     await page.locator('[data-testid=conn][data-state=reconnecting]').waitFor({ timeout: 10_000 });
