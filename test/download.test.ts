@@ -1,14 +1,17 @@
 /**
  * The download of a release asset against a real local HTTP server: when the bytes received are
- * not the size the release announced, the message says which way they differ.
+ * not the size the release announced, the message says which way they differ. The `.sha256` asset
+ * is read as the real `sha256sum` writes it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { downloadTo } from '../src/kinds/app/download.js';
+import { downloadTo, parseSha256File } from '../src/kinds/app/download.js';
 import { UpdateError } from '../src/core/errors.js';
 
 /** A server that answers every request with `bytes` bytes (a complete, well-formed response). */
@@ -65,6 +68,32 @@ test('a download of the announced size is accepted', async () => {
     assert.equal(got.bytes, 100);
   } finally {
     server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a .sha256 asset in sha256sum format is read: text and binary mode, ./paths, lists of several files', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sha256sum-'));
+  try {
+    const name = 'dunebugger-1.4.0.tar.gz';
+    writeFileSync(join(dir, name), 'the release');
+    writeFileSync(join(dir, 'other.tar.gz'), 'another file');
+    const digest = createHash('sha256').update('the release').digest('hex');
+    // What the real tool prints, as a release pipeline publishes it.
+    const text = execFileSync('sha256sum', [name], { cwd: dir, encoding: 'utf8' });
+    assert.equal(text, `${digest}  ${name}\n`);
+    assert.equal(parseSha256File(text, name), digest);
+    const binary = execFileSync('sha256sum', ['--binary', name], { cwd: dir, encoding: 'utf8' });
+    assert.equal(parseSha256File(binary, name), digest);
+    const several = execFileSync('sha256sum', ['other.tar.gz', `./${name}`], { cwd: dir, encoding: 'utf8' });
+    assert.equal(parseSha256File(several, name), digest, 'the line of this asset, not the first line');
+    assert.equal(parseSha256File(`${digest.toUpperCase()}\r\n`, name), digest, 'a bare digest (CRLF, upper case) is accepted');
+    assert.throws(
+      () => parseSha256File(execFileSync('sha256sum', ['other.tar.gz'], { cwd: dir, encoding: 'utf8' }), name),
+      (e: unknown) => e instanceof UpdateError && e.code === 'bad_release' && /the checksum file of dunebugger-1\.4\.0\.tar\.gz has no sha256 for it/.test(e.message),
+    );
+    assert.throws(() => parseSha256File('not a checksum\n', name), (e: unknown) => e instanceof UpdateError && e.code === 'bad_release');
+  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
