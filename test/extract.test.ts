@@ -169,6 +169,47 @@ test('an archive made by the real tar (`tar -C dir -czf out .`) is extracted ide
   assert.equal(statSync(join(result.root, 'bin/start.sh')).ino, statSync(join(result.root, 'bin/run.sh')).ino);
 });
 
+/** A tree shaped like a real DuneBugger core release: no top-level folder. */
+function coreRelease(dir: string): void {
+  mkdirSync(join(dir, 'app/config'), { recursive: true });
+  writeFileSync(join(dir, 'app/main.py'), 'print("dunebugger")\n');
+  writeFileSync(join(dir, 'app/config/dunebugger.conf'), '[General]\nmode = release\n');
+  writeFileSync(join(dir, 'requirements.txt'), '');
+  writeFileSync(join(dir, 'VERSION'), '{"version": "1.4.0", "prerelease": "null", "full_version": "1.4.0"}\n');
+  writeFileSync(join(dir, 'CHANGELOG.md'), '# 1.4.0\n');
+  writeFileSync(join(dir, 'ReadMe.md'), '# DuneBugger\n');
+}
+
+for (const [how, args] of [
+  ['tar -C dir -czf out .', ['.']],
+  ['tar -C dir -czf out app requirements.txt VERSION CHANGELOG.md ReadMe.md', ['app', 'requirements.txt', 'VERSION', 'CHANGELOG.md', 'ReadMe.md']],
+] as const) {
+  test(`a release without a top-level folder, as the real core ships it (${how}), is extracted as it is`, async (t) => {
+    const w = world(t);
+    const src = join(w.base, 'src');
+    coreRelease(src);
+    cli(['-C', src, '-czf', w.archive, ...args]);
+    const result = await extractTarGz(w.archive, w.dest);
+    assert.equal(result.root, w.dest, 'nothing is stripped: app/ is one of several entries at the root');
+    assert.deepEqual(listing(result.root), listing(src));
+  });
+}
+
+test('the layout rule: one directory and nothing else at the root is the release folder; anything beside it keeps the root', async (t) => {
+  const w = world(t);
+  // Only app/ at the root: taken as the release's folder, like `dunebugger-1.4.0/`.
+  writeFileSync(w.archive, await tarGz([{ name: 'app/', type: 'directory' }, { name: 'app/VERSION', data: '1.4.0\n' }]));
+  assert.equal((await extractTarGz(w.archive, w.dest)).root, join(w.dest, 'app'));
+  // One folder and one file: the root is the tree.
+  const dest2 = join(w.base, 'dest2');
+  writeFileSync(w.archive, await tarGz([{ name: 'app/', type: 'directory' }, { name: 'VERSION', data: '1.4.0\n' }]));
+  assert.equal((await extractTarGz(w.archive, dest2)).root, dest2);
+  // One file alone: the root is the tree.
+  const dest3 = join(w.base, 'dest3');
+  writeFileSync(w.archive, await tarGz([{ name: './VERSION', data: '1.4.0\n' }]));
+  assert.equal((await extractTarGz(w.archive, dest3)).root, dest3);
+});
+
 test('a setuid/setgid file is extracted without those bits', async (t) => {
   const w = world(t);
   writeFileSync(w.archive, await tarGz([{ name: 'su', mode: 0o6755, data: '#!/bin/sh\n' }, { name: 'sticky/', type: 'directory', mode: 0o1777 }]));

@@ -20,6 +20,12 @@
  *   tree can always be removed, and their modes are applied last. Ownership and mtimes are not kept.
  *
  * On refusal `dest` is left as it is, for the caller to remove.
+ *
+ * Layouts: a release may pack its tree in one folder (`dunebugger-1.4.0/VERSION`) or at the root
+ * (`app/`, `requirements.txt`, `VERSION`, ... as the real DuneBugger core ships it). One directory
+ * and nothing else at the root is the release's folder and is stripped; anything else (several
+ * entries, or a single file) is the tree itself. The VERSION check that follows in apply catches a
+ * release that fits neither.
  */
 import { createReadStream } from 'node:fs';
 import { chmod, constants, link, lstat, mkdir, open, readdir, realpath, symlink, unlink } from 'node:fs/promises';
@@ -50,7 +56,7 @@ export interface ExtractOptions {
   limits?: Partial<ExtractLimits>;
   signal?: AbortSignal;
   onProgress?: (entries: number, bytes: number) => void;
-  /** When `dest` ends up holding a single directory, return it as `root` (default true). */
+  /** When `dest` ends up holding a single directory and nothing else, return it as `root` (default true). */
   stripSingleTopLevel?: boolean;
   /**
    * Accept symlinks that point anywhere (absolute, or out of `dest`): for restoring our own
