@@ -15,10 +15,10 @@
  *
  * `planPreserve` only reads and throws `bad_release` for what cannot be done (the release has a
  * folder at a kept file's path, or a file or link where a kept file needs a folder), so apply can
- * refuse before it stops the service; `carryPreserved` plans again (the files may have changed
- * meanwhile) and does it.
+ * refuse before it stops the service; apply plans again once the service is stopped (the files may
+ * have changed meanwhile), records the plan, and `carryPreserved` does it.
  */
-import { chmodSync, chownSync, closeSync, constants, copyFileSync, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, utimesSync, type Stats } from 'node:fs';
+import { chmodSync, closeSync, constants, copyFileSync, fchmodSync, fchownSync, fsyncSync, lchownSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, utimesSync, type Stats } from 'node:fs';
 import { dirname, join, matchesGlob } from 'node:path';
 import { UpdateError } from '../../core/errors.js';
 import { fsyncDir } from '../../util/fs-atomic.js';
@@ -92,9 +92,10 @@ function makeParents(from: string, to: string, rel: string): void {
   for (let i = 1; i <= parts.length; i++) {
     const folder = parts.slice(0, i).join('/');
     if (lstatOrNull(join(to, folder))) continue;
-    const mode = lstatSync(join(from, folder)).mode & 0o7777;
+    const st = lstatSync(join(from, folder));
     mkdirSync(join(to, folder));
-    chmodSync(join(to, folder), mode); // mkdir's mode goes through the umask: set it as on the device
+    if (process.getuid?.() === 0) lchownSync(join(to, folder), st.uid, st.gid);
+    chmodSync(join(to, folder), st.mode & 0o7777); // mkdir's mode goes through the umask: set it as on the device
     fsyncDir(dirname(join(to, folder)));
   }
 }
@@ -107,13 +108,14 @@ function copyEntry(from: string, to: string, rel: string): void {
   const root = process.getuid?.() === 0;
   if (st.isSymbolicLink()) {
     symlinkSync(readlinkSync(src), dst);
-    if (root) chownSync(dst, st.uid, st.gid);
+    if (root) lchownSync(dst, st.uid, st.gid);
   } else {
     // O_EXCL: dst was freed just before; nothing is written through a link.
     copyFileSync(src, dst, constants.COPYFILE_EXCL);
     const fd = openSync(dst, constants.O_RDONLY | constants.O_NOFOLLOW);
     try {
-      if (root) chownSync(dst, st.uid, st.gid);
+      // Owner first: a chown clears setuid and setgid bits, the chmod after sets them as they were.
+      if (root) fchownSync(fd, st.uid, st.gid);
       fchmodSync(fd, st.mode & 0o7777);
       fsyncSync(fd);
     } finally {
@@ -125,11 +127,10 @@ function copyEntry(from: string, to: string, rel: string): void {
 }
 
 /**
- * Carries the preserved files of the installed tree `from` into the new tree `to` (see the
- * header). Plans again first, so it throws, with `to` untouched, when it cannot be done.
+ * Carries the preserved files of the installed tree `from` into the new tree `to` as `plan`
+ * (from `planPreserve`, just before) says (see the header).
  */
-export function carryPreserved(from: string, to: string, patterns: readonly string[]): PreservedFile[] {
-  const plan = planPreserve(from, to, patterns);
+export function carryPreserved(from: string, to: string, plan: readonly PreservedFile[]): void {
   for (const file of plan) {
     const dst = join(to, file.path);
     if (file.release === 'different') {
@@ -142,7 +143,6 @@ export function carryPreserved(from: string, to: string, patterns: readonly stri
     }
     copyEntry(from, to, file.path);
   }
-  return plan;
 }
 
 /** The sentence for the run's final message: "kept a (the release's is a.new), b"; null when nothing was kept. */
