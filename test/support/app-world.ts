@@ -191,12 +191,12 @@ export async function appWorld(bed: Bed, releases: ReleaseSpec[], options: { ven
   };
 }
 
-/** What is beside the install path (staging, old, failed trees) and in the downloads dir. */
+/** What is beside the install path (staging, old, failed trees) and in the downloads dir (`sample-app/<asset>` for a kept download). */
 export function leftovers(w: AppWorld): string[] {
   const beside = readdirSync(w.base).filter((n) => /^app\./.test(n));
   const downloads = (() => {
     try {
-      return readdirSync(join(w.dataDir, 'downloads'));
+      return readdirSync(join(w.dataDir, 'downloads'), { recursive: true, encoding: 'utf8' }).sort();
     } catch {
       return [];
     }

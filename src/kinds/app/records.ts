@@ -14,6 +14,12 @@ import { readSteps } from '../steps.js';
 export type AppBackup = { installPath: string; oldTree: string | null };
 
 const appStepSchema = z.discriminatedUnion('step', [
+  /**
+   * validate: the release asset is kept at `path` and its sha256 is `sha256` (checked against the
+   * release's `.sha256` when it has one); `reused` when a kept download matched and nothing was
+   * downloaded. apply installs from that file, after checking it still has that sha256.
+   */
+  z.object({ step: z.literal('asset'), path: z.string(), sha256: z.string(), reused: z.boolean() }),
   /** backup: the tarball of the install directory, written under this name. */
   z.object({ step: z.literal('backup-file'), path: z.string() }),
   /** apply and rollback: the service is stopped. */
@@ -63,6 +69,6 @@ function legacy(old: StepRecord): StepRecord {
 }
 
 /** The sub-steps this run recorded in `phase`, as records. */
-export function stepsTaken(ctx: StepContext, phase: 'backup' | 'apply'): AppStep[] {
+export function stepsTaken(ctx: StepContext, phase: 'validate' | 'backup' | 'apply'): AppStep[] {
   return readSteps(ctx.stepsTaken(phase), appStepSchema, legacy, `run ${ctx.runId}`);
 }
