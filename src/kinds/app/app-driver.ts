@@ -4,6 +4,8 @@
  * - validate downloads the asset and checks its sha256 (kept-download.ts: a dry run keeps it for
  *   the real run); apply extracts the kept file into a staging directory beside the install path
  *   before anything is touched, so these failures abort with nothing changed;
+ * - after the stop, the device's files that `preserve` names are copied from the installed tree
+ *   into the staged one (preserve.ts): the installed tree itself is never written;
  * - the switch is two renames on one file system (old tree aside, new tree in), each recorded
  *   before it is done, so rollback knows exactly what to undo and can repeat itself;
  * - the backup tarball is the last resort when the old tree is gone.
@@ -33,6 +35,7 @@ import { extractTarGz, restoreTree } from './extract.js';
 import { archiveTree } from './tree-archive.js';
 import { recordStep, stepsTaken, type AppBackup } from './records.js';
 import { KeptDownloads, type KeptAsset } from './kept-download.js';
+import { carryPreserved, keptSentence, planPreserve } from './preserve.js';
 
 export interface AppSettings {
   backupDir: string;
@@ -197,6 +200,7 @@ export class AppDriver implements KindDriver {
 
   async apply(run: UpdateContext, ctx: StepContext): Promise<ApplyOutput> {
     const p = this.paths(run.runId);
+    const patterns = this.c.preserve ?? [];
     // Stage the kept download: nothing on the device changes until the service is stopped.
     const staged = await withoutEffects(async () => {
       const { asset } = this.asset(run);
@@ -218,11 +222,25 @@ export class AppDriver implements KindDriver {
         if (error instanceof UpdateError && error.code === 'bad_release') this.downloads.remove(asset.name);
         throw error;
       }
+      // What preserve would do, checked before the stop: a release that makes it impossible aborts here.
+      if (patterns.length) planPreserve(this.c.installPath, root, patterns);
       return root;
     });
 
     await recordStep(ctx, { step: 'stop' });
     await this.manager.stop(ctx.signal);
+    const notes: string[] = [];
+    if (patterns.length) {
+      // With the service stopped, the device's files are as it left them: copy them into the new tree.
+      const plan = planPreserve(this.c.installPath, staged, patterns);
+      if (plan.length) {
+        await recordStep(ctx, { step: 'preserve', kept: plan.map((f) => f.path), releaseCopies: plan.filter((f) => f.release === 'different').map((f) => `${f.path}.new`) });
+        carryPreserved(this.c.installPath, staged, plan);
+        const sentence = keptSentence(plan);
+        if (sentence) notes.push(sentence);
+        ctx.log.info({ kept: plan }, `${sentence}`);
+      }
+    }
     await recordStep(ctx, { step: 'old-aside', to: p.old });
     renameDurably(this.c.installPath, p.old);
     await recordStep(ctx, { step: 'new-in', from: staged });
@@ -233,7 +251,7 @@ export class AppDriver implements KindDriver {
     }
     await recordStep(ctx, { step: 'start' });
     await this.manager.start(ctx.signal);
-    return {};
+    return { notes };
   }
 
   private async installRequirements(ctx: StepContext): Promise<void> {

@@ -24,6 +24,12 @@ const appStepSchema = z.discriminatedUnion('step', [
   z.object({ step: z.literal('backup-file'), path: z.string() }),
   /** apply and rollback: the service is stopped. */
   z.object({ step: z.literal('stop') }),
+  /**
+   * apply, after the stop: the installed files `preserve` keeps are copied into the staged tree
+   * (`kept`, relative to the install path); `releaseCopies` are the release's different files put
+   * beside them as `<file>.new`. Only the staged tree changes: rollback has nothing to undo for it.
+   */
+  z.object({ step: z.literal('preserve'), kept: z.array(z.string()), releaseCopies: z.array(z.string()) }),
   /** apply: the installed tree is renamed aside (to: null when journaled by an updater that did not say). */
   z.object({ step: z.literal('old-aside'), to: z.string().nullable() }),
   /** apply: the staged tree is renamed into the install path. */
