@@ -131,7 +131,8 @@ export const MAX_RECOVERIES = 3;
 
 export const DEFAULT_PHASE_TIMEOUTS_MS: Record<WorkPhase, number> = {
   discover: 2 * 60_000,
-  validate: 5 * 60_000,
+  // validate downloads an app's release asset (a dry run too): as long as apply had for it.
+  validate: 60 * 60_000,
   backup: 30 * 60_000,
   apply: 60 * 60_000,
   verify: 5 * 60_000,
