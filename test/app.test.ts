@@ -4,12 +4,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createGzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { testbed } from './support/testbed.js';
-import { appWorld, leftovers, treeHash, type ReleaseSpec } from './support/app-world.js';
+import { appWorld, leftovers, tarball, treeHash, type ReleaseSpec } from './support/app-world.js';
 
 const { skip, need } = await testbed();
 
@@ -113,6 +114,17 @@ test('checksum mismatch → aborted in validate, nothing changed', { skip }, () 
 
 test('truncated download → aborted in validate, nothing changed', { skip }, () =>
   abortsUntouched([{ version: '1.1.0', asset: { truncateAt: 100 } }], '1.1.0', /download/, 'validate'));
+
+test('a release whose VERSION is not its tag → aborted in validate (read without unpacking), nothing changed', { skip }, async () => {
+  const work = mkdtempSync(join(tmpdir(), 'app-test-'));
+  try {
+    // The tree of 1.0.9 published as 1.1.0.
+    const content = tarball({ version: '1.0.9' }, work);
+    await abortsUntouched([{ version: '1.1.0', tarball: content }], '1.1.0', /sample-app-1\.1\.0\.tar\.gz holds version 1\.0\.9, not 1\.1\.0/, 'validate');
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
 
 async function hostile(entries: Array<{ name: string; type?: 'file' | 'symlink' | 'link' | 'character-device' | 'fifo'; linkname?: string; body?: string }>): Promise<Buffer> {
   const pack = tar.pack();

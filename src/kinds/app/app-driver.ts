@@ -10,11 +10,9 @@
  *   before it is done, so rollback knows exactly what to undo and can repeat itself;
  * - the backup tarball is the last resort when the old tree is gone.
  */
-import { createReadStream, existsSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { createGunzip } from 'node:zlib';
+import { existsSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
-import tar from 'tar-stream';
 import type { ApplyOutput, BackupRef, UpdateContext } from '../../../machines/update-machine.js';
 import type { AppComponent } from './config.js';
 import { UpdateError, withoutEffects } from '../../core/errors.js';
@@ -31,7 +29,7 @@ import { listBackups, newBackupPath, pruneBackups, requireFreeSpace, requireWrit
 import type { KindDriver } from '../kind.js';
 import { releaseOf } from '../../releases/facts.js';
 import { fetchSmallText, parseSha256File } from './download.js';
-import { extractTarGz, restoreTree } from './extract.js';
+import { extractTarGz, restoreTree, versionTextInArchive } from './extract.js';
 import { archiveTree } from './tree-archive.js';
 import { recordStep, stepsTaken, type AppBackup } from './records.js';
 import { KeptDownloads, type KeptAsset } from './kept-download.js';
@@ -152,7 +150,22 @@ export class AppDriver implements KindDriver {
     // still matches) and checked against the release's .sha256. A dry run keeps it for the real run.
     const expected = await this.publishedSha256(run, ctx);
     const kept = await this.obtain(run, ctx, expected);
+    try {
+      // And it is the release asked for: its VERSION, read without unpacking (apply checks a linked one).
+      const text = await versionTextInArchive(kept.path, { signal: ctx.signal });
+      if (text !== undefined) this.requireVersion(text, asset.name, run);
+    } catch (error) {
+      if (error instanceof UpdateError && error.code === 'bad_release') this.downloads.remove(asset.name);
+      throw error;
+    }
     await recordStep(ctx, { step: 'asset', path: kept.path, sha256: kept.sha256, reused: kept.reused });
+  }
+
+  /** Throws `bad_release` unless the VERSION text (null: no file) is the run's target. */
+  private requireVersion(text: string | null, assetName: string, run: UpdateContext): void {
+    const version = text === null ? null : versionFromFile(text);
+    if (!version?.version) throw new UpdateError('bad_release', `${assetName} has no readable VERSION file${version?.reason ? ` (${version.reason})` : ''}`);
+    if (version.version !== parseVersion(run.toVersion)) throw new UpdateError('bad_release', `${assetName} holds version ${version.version}, not ${run.toVersion}`);
   }
 
   /** The sha256 the release publishes for its asset (`<asset>.sha256`, sha256sum format), or null when it has none. */
@@ -213,9 +226,7 @@ export class AppDriver implements KindDriver {
       let root: string;
       try {
         const extracted = await extractTarGz(kept.path, p.staging, { signal: ctx.signal });
-        const version = existsSync(join(extracted.root, 'VERSION')) ? versionFromFile(readFileSync(join(extracted.root, 'VERSION'), 'utf8')) : null;
-        if (!version?.version) throw new UpdateError('bad_release', `${asset.name} has no readable VERSION file${version?.reason ? ` (${version.reason})` : ''}`);
-        if (version.version !== parseVersion(run.toVersion)) throw new UpdateError('bad_release', `${asset.name} holds version ${version.version}, not ${run.toVersion}`);
+        this.requireVersion(existsSync(join(extracted.root, 'VERSION')) ? readFileSync(join(extracted.root, 'VERSION'), 'utf8') : null, asset.name, run);
         root = extracted.root;
       } catch (error) {
         // An archive refused for what it holds is of no use kept.
@@ -408,27 +419,10 @@ export class AppDriver implements KindDriver {
 
 /** The version in a backup tarball's top-level VERSION file, or null. */
 async function versionInArchive(archive: string): Promise<string | null> {
-  return new Promise((resolve) => {
-    const extract = tar.extract();
-    let found: string | null = null;
-    extract.on('entry', (header, stream, next) => {
-      const name = header.name.replace(/^\.\//, '');
-      if (name === 'VERSION' && header.type === 'file' && (header.size ?? 0) < 4096) {
-        const chunks: Buffer[] = [];
-        stream.on('data', (c: unknown) => chunks.push(c as Buffer));
-        stream.on('end', () => {
-          found = versionFromFile(Buffer.concat(chunks).toString('utf8')).version;
-          next();
-        });
-      } else {
-        stream.on('end', next);
-        stream.resume();
-      }
-    });
-    extract.on('finish', () => resolve(found));
-    extract.on('error', () => resolve(found));
-    const input = createReadStream(archive).pipe(createGunzip());
-    input.on('error', () => resolve(found));
-    input.pipe(extract);
-  });
+  try {
+    const text = await versionTextInArchive(archive, { stripSingleTopLevel: false, label: 'the backup archive' });
+    return typeof text === 'string' ? versionFromFile(text).version : null;
+  } catch {
+    return null;
+  }
 }
