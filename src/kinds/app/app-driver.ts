@@ -136,7 +136,7 @@ export class AppDriver implements KindDriver {
       [
         { what: 'the new tree', path: dirname(this.c.installPath), mb: (asset.size * 3) / MiB },
         // A kept download of this asset is checked and reused: no room needed for another.
-        { what: 'the download', path: this.downloads.dir, mb: this.downloads.has(asset) ? 0 : asset.size / MiB },
+        { what: 'the download', path: join(this.settings.dataDir, 'downloads'), mb: this.downloads.has(asset) ? 0 : asset.size / MiB },
         { what: 'the backup', path: this.settings.backupDir, mb: treeBytes(this.c.installPath) / MiB },
       ],
       Math.max(this.c.minFreeMB, manifest.minFreeMB ?? 0),
@@ -371,9 +371,9 @@ export class AppDriver implements KindDriver {
     if (outcome === 'rollback_failed') return;
     const p = this.paths(run.runId);
     for (const path of [p.legacyDownload, p.staging, p.restoring, p.failed]) rmSync(path, { recursive: true, force: true });
-    // The kept download: kept after a dry run (for the real run) and after an abort (a retry
-    // reuses it); of no more use once the release was installed, whether it stayed or was rolled back.
-    if ((outcome === 'succeeded' || outcome === 'rolled_back') && run.mode === 'update' && run.toVersion) {
+    // The kept download is for the real run after a dry run: any other end removes it (a later
+    // run downloads again); rollback_failed returned above (nothing is deleted then).
+    if (outcome !== 'validated' && run.mode === 'update' && run.toVersion) {
       this.downloads.remove(this.c.asset.replaceAll('{version}', plainVersion(run.toVersion)));
     }
     if (outcome === 'succeeded') {

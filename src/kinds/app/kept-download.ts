@@ -10,8 +10,8 @@
  *   a file under an asset's name is always a complete download that matched its checksum, or had
  *   none to match.
  * - At most one asset is kept per component: a new download removes the others (and any
- *   `.partial` left by a crash). The run's end removes it when it is of no more use (the driver's
- *   `finalize`; docs/releases.md says when).
+ *   `.partial` left by a crash). A run's end removes it unless the run was a dry run (the
+ *   driver's `finalize`; docs/releases.md).
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, rmdirSync, statSync } from 'node:fs';
