@@ -38,8 +38,10 @@ export function describe(state: Phase, c: UpdateContext, event: string): Descrip
         : 'The update was interrupted while it was being applied';
       return { message: `${why}; rolling back to ${v(c.fromVersion)}${resumed}`, level: 'warn' };
     }
-    case 'succeeded':
-      return { message: `Updated ${name} to ${target}`, level: 'info' };
+    case 'succeeded': {
+      const notes = c.notes?.length ? `; ${c.notes.join('; ')}` : '';
+      return { message: `Updated ${name} to ${target}${notes}`, level: 'info' };
+    }
     case 'up_to_date':
       return { message: `${name} is up to date (${plain(c.fromVersion)})`, level: 'info' };
     case 'validated':

@@ -93,6 +93,11 @@ export interface UpdateContext {
   failure: RunError | null;
   /** A failure of the rollback itself. */
   rollbackError: RunError | null;
+  /**
+   * Sentences the kind's apply reported for the run's final message (e.g. the device files it
+   * kept). Optional: runs journaled before it existed have none, so MACHINE_VERSION stays.
+   */
+  notes?: string[];
 }
 
 export interface DiscoverOutput {
@@ -104,6 +109,11 @@ export interface DiscoverOutput {
 
 export interface BackupOutput {
   backup: BackupRef;
+}
+
+/** What apply may report: sentences for the final message ("kept app/config/x.conf ..."). */
+export interface ApplyOutput {
+  notes?: string[];
 }
 
 /** What every actor gets: the context as it stands when its state is entered. */
@@ -121,7 +131,8 @@ export const MAX_RECOVERIES = 3;
 
 export const DEFAULT_PHASE_TIMEOUTS_MS: Record<WorkPhase, number> = {
   discover: 2 * 60_000,
-  validate: 5 * 60_000,
+  // validate downloads an app's release asset (a dry run too): as long as apply had for it.
+  validate: 60 * 60_000,
   backup: 30 * 60_000,
   apply: 60 * 60_000,
   verify: 5 * 60_000,
@@ -161,7 +172,7 @@ export const updateMachine = setup({
     discover: missing('discover') as unknown as ReturnType<typeof fromPromise<DiscoverOutput, PhaseInput>>,
     validate: missing('validate') as unknown as ReturnType<typeof fromPromise<void, PhaseInput>>,
     backup: missing('backup') as unknown as ReturnType<typeof fromPromise<BackupOutput, PhaseInput>>,
-    apply: missing('apply') as unknown as ReturnType<typeof fromPromise<void, PhaseInput>>,
+    apply: missing('apply') as unknown as ReturnType<typeof fromPromise<ApplyOutput | void, PhaseInput>>,
     verify: missing('verify') as unknown as ReturnType<typeof fromPromise<void, PhaseInput>>,
     rollback: missing('rollback') as unknown as ReturnType<typeof fromPromise<void, PhaseInput>>,
   },
@@ -312,7 +323,10 @@ export const updateMachine = setup({
         id: 'apply',
         src: 'apply',
         input: phaseInput('apply'),
-        onDone: { target: 'verify' },
+        onDone: {
+          target: 'verify',
+          actions: assign({ notes: ({ event }) => (event.output && Array.isArray(event.output.notes) ? event.output.notes.filter((n) => typeof n === 'string' && n !== '') : []) }),
+        },
         onError: [
           {
             // Failed before any effect (download, checksum, extraction, pull): nothing to undo.

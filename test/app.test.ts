@@ -4,12 +4,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createGzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { testbed } from './support/testbed.js';
-import { appWorld, leftovers, treeHash, type ReleaseSpec } from './support/app-world.js';
+import { appWorld, leftovers, tarball, treeHash, type ReleaseSpec } from './support/app-world.js';
 
 const { skip, need } = await testbed();
 
@@ -87,7 +88,7 @@ test('requirements: an empty requirements.txt installs into the venv; one pip ca
 });
 
 /** A hostile or broken release must abort with nothing touched outside staging. */
-async function abortsUntouched(specs: ReleaseSpec[], version: string, expected: RegExp) {
+async function abortsUntouched(specs: ReleaseSpec[], version: string, expected: RegExp, phase: 'validate' | 'apply' = 'apply') {
   const bed = need();
   const w = await appWorld(bed, specs);
   try {
@@ -95,7 +96,7 @@ async function abortsUntouched(specs: ReleaseSpec[], version: string, expected: 
     const outside = readdirSync(w.base).sort();
     const r = await w.engine.waitForRun((await w.engine.startRun('sample-app', { version })).runId);
     assert.equal(r.state, 'aborted', r.message!);
-    assert.match(r.message!, /aborted during apply, nothing was changed/);
+    assert.match(r.message!, new RegExp(`aborted during ${phase}, nothing was changed`));
     assert.match(r.message!, expected);
     assert.equal(treeHash(w.installPath), before);
     assert.equal((await w.systemctl('is-active', w.unit)).stdout.trim(), 'active', 'the service was never stopped');
@@ -107,11 +108,23 @@ async function abortsUntouched(specs: ReleaseSpec[], version: string, expected: 
   }
 }
 
-test('checksum mismatch → aborted, nothing changed', { skip }, () =>
-  abortsUntouched([{ version: '1.1.0', sha256: 'wrong' }], '1.1.0', /checksum mismatch for sample-app-1\.1\.0\.tar\.gz/));
+// The asset is downloaded and checked in validate (a dry run too): a broken one never reaches apply.
+test('checksum mismatch → aborted in validate, nothing changed', { skip }, () =>
+  abortsUntouched([{ version: '1.1.0', sha256: 'wrong' }], '1.1.0', /checksum mismatch for sample-app-1\.1\.0\.tar\.gz/, 'validate'));
 
-test('truncated download → aborted, nothing changed', { skip }, () =>
-  abortsUntouched([{ version: '1.1.0', asset: { truncateAt: 100 } }], '1.1.0', /download/));
+test('truncated download → aborted in validate, nothing changed', { skip }, () =>
+  abortsUntouched([{ version: '1.1.0', asset: { truncateAt: 100 } }], '1.1.0', /download/, 'validate'));
+
+test('a release whose VERSION is not its tag → aborted in validate (read without unpacking), nothing changed', { skip }, async () => {
+  const work = mkdtempSync(join(tmpdir(), 'app-test-'));
+  try {
+    // The tree of 1.0.9 published as 1.1.0.
+    const content = tarball({ version: '1.0.9' }, work);
+    await abortsUntouched([{ version: '1.1.0', tarball: content }], '1.1.0', /sample-app-1\.1\.0\.tar\.gz holds version 1\.0\.9, not 1\.1\.0/, 'validate');
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
 
 async function hostile(entries: Array<{ name: string; type?: 'file' | 'symlink' | 'link' | 'character-device' | 'fifo'; linkname?: string; body?: string }>): Promise<Buffer> {
   const pack = tar.pack();

@@ -198,6 +198,23 @@ components:
   });
 });
 
+test('preserve: a list of globs relative to installPath; a leading ./ is dropped; absent means none', () => {
+  const { config } = loadConfig({
+    cwd: setup({
+      'updater.yaml': `
+components:
+  - { name: core, kind: app, repo: a/core, installPath: /srv/core, service: { manager: systemd, unit: core }, preserve: ["app/config/*.conf", "./data/**", "secrets/.env"] }
+  - { name: web, kind: app, repo: a/web, installPath: /srv/web, service: { manager: systemd, unit: web } }
+`,
+    }),
+    env: {},
+  });
+  const [core, web] = config.components as [AppComponent, AppComponent];
+  assert.deepEqual(core.preserve, ['app/config/*.conf', 'data/**', 'secrets/.env']);
+  assert.equal(web.preserve, undefined);
+  assert.ok(!('preserve' in web));
+});
+
 describe('loadConfig: mistakes', () => {
   test('a container without composeFile, as the second component', () => {
     const issues = yamlIssues(`components:${SCHEDULER}
@@ -218,6 +235,19 @@ describe('loadConfig: mistakes', () => {
       yamlIssues('components:\n  - { name: core, kind: app, repo: a/b, installPath: /x, service: { manager: command, start: a, status: c } }\n'),
       ['components[0].service.stop: required for manager command'],
     );
+  });
+
+  test('preserve: not a list, an empty glob, an absolute path, "..", a folder without a glob', () => {
+    const app = (preserve: string) => `components:\n  - { name: core, kind: app, repo: a/b, installPath: /x, service: { manager: systemd, unit: u }, preserve: ${preserve} }\n`;
+    assert.deepEqual(yamlIssues(app('"app/config/*.conf"')), ['components[0].preserve: expected a list of globs, like ["app/config/*.conf"], got "app/config/*.conf"']);
+    assert.deepEqual(yamlIssues(app('["app/config/*.conf", ""]')), ['components[0].preserve[1]: must not be empty (expected a glob, like app/config/*.conf)']);
+    assert.deepEqual(yamlIssues(app('["/etc/dunebugger.conf"]')), ['components[0].preserve[0]: must be relative to installPath, like app/config/*.conf; got the absolute "/etc/dunebugger.conf"']);
+    assert.deepEqual(yamlIssues(app('["app/../../etc/*"]')), ['components[0].preserve[0]: must stay inside installPath: ".." is not allowed, got "app/../../etc/*"']);
+    assert.deepEqual(yamlIssues(app('["app/config/", "."]')), [
+      'components[0].preserve[0]: must match files, like app/config/*.conf (a whole folder is app/config/**); got "app/config/"',
+      'components[0].preserve[1]: must match files, like app/config/*.conf (a whole folder is app/config/**); got "."',
+    ]);
+    assert.deepEqual(yamlIssues(app('[3]')), ['components[0].preserve[0]: expected a string, got 3']);
   });
 
   test('missing keys common to both kinds are just "required"', () => {
@@ -511,6 +541,7 @@ otherKey = ignored
         minFreeMB: 1000,
         settleSeconds: 2,
         maxDownloadMB: 1024,
+        preserve: ['app/config/*.conf'],
       },
       {
         name: 'scheduler',

@@ -30,7 +30,7 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { UpdateError } from '../src/core/errors.js';
-import { extractTarGz, type ExtractLimits } from '../src/kinds/app/extract.js';
+import { extractTarGz, versionTextInArchive, type ExtractLimits } from '../src/kinds/app/extract.js';
 import { archiveTree, restoreTree } from '../src/kinds/app/tree-archive.js';
 
 type Item = Parameters<tar.Pack['entry']>[0] & { data?: string | Buffer };
@@ -167,6 +167,64 @@ test('an archive made by the real tar (`tar -C dir -czf out .`) is extracted ide
   assert.equal(result.root, join(w.dest, 'app-2.0.0'));
   assert.deepEqual(listing(result.root), listing(app));
   assert.equal(statSync(join(result.root, 'bin/start.sh')).ino, statSync(join(result.root, 'bin/run.sh')).ino);
+});
+
+/** A tree shaped like a real DuneBugger core release: no top-level folder. */
+function coreRelease(dir: string): void {
+  mkdirSync(join(dir, 'app/config'), { recursive: true });
+  writeFileSync(join(dir, 'app/main.py'), 'print("dunebugger")\n');
+  writeFileSync(join(dir, 'app/config/dunebugger.conf'), '[General]\nmode = release\n');
+  writeFileSync(join(dir, 'requirements.txt'), '');
+  writeFileSync(join(dir, 'VERSION'), '{"version": "1.4.0", "prerelease": "null", "full_version": "1.4.0"}\n');
+  writeFileSync(join(dir, 'CHANGELOG.md'), '# 1.4.0\n');
+  writeFileSync(join(dir, 'ReadMe.md'), '# DuneBugger\n');
+}
+
+for (const [how, args] of [
+  ['tar -C dir -czf out .', ['.']],
+  ['tar -C dir -czf out app requirements.txt VERSION CHANGELOG.md ReadMe.md', ['app', 'requirements.txt', 'VERSION', 'CHANGELOG.md', 'ReadMe.md']],
+] as const) {
+  test(`a release without a top-level folder, as the real core ships it (${how}), is extracted as it is`, async (t) => {
+    const w = world(t);
+    const src = join(w.base, 'src');
+    coreRelease(src);
+    cli(['-C', src, '-czf', w.archive, ...args]);
+    const result = await extractTarGz(w.archive, w.dest);
+    assert.equal(result.root, w.dest, 'nothing is stripped: app/ is one of several entries at the root');
+    assert.deepEqual(listing(result.root), listing(src));
+  });
+}
+
+test('the layout rule: one directory and nothing else at the root is the release folder; anything beside it keeps the root', async (t) => {
+  const w = world(t);
+  // Only app/ at the root: taken as the release's folder, like `dunebugger-1.4.0/`.
+  writeFileSync(w.archive, await tarGz([{ name: 'app/', type: 'directory' }, { name: 'app/VERSION', data: '1.4.0\n' }]));
+  assert.equal((await extractTarGz(w.archive, w.dest)).root, join(w.dest, 'app'));
+  // One folder and one file: the root is the tree.
+  const dest2 = join(w.base, 'dest2');
+  writeFileSync(w.archive, await tarGz([{ name: 'app/', type: 'directory' }, { name: 'VERSION', data: '1.4.0\n' }]));
+  assert.equal((await extractTarGz(w.archive, dest2)).root, dest2);
+  // One file alone: the root is the tree.
+  const dest3 = join(w.base, 'dest3');
+  writeFileSync(w.archive, await tarGz([{ name: './VERSION', data: '1.4.0\n' }]));
+  assert.equal((await extractTarGz(w.archive, dest3)).root, dest3);
+});
+
+test('the VERSION an archive installs is read without unpacking it, by the same layout rule', async (t) => {
+  const w = world(t);
+  const src = join(w.base, 'src');
+  coreRelease(src);
+  cli(['-C', src, '-czf', w.archive, '.']);
+  assert.match((await versionTextInArchive(w.archive))!, /"full_version": "1.4.0"/, 'the core layout: VERSION at the root');
+  writeFileSync(w.archive, await tarGz([{ name: 'app-1.2.0/', type: 'directory' }, { name: 'app-1.2.0/VERSION', data: '1.2.0\n' }, { name: 'app-1.2.0/x/VERSION', data: '9.9.9\n' }]));
+  assert.equal(await versionTextInArchive(w.archive), '1.2.0\n', 'one folder: its VERSION');
+  assert.equal(await versionTextInArchive(w.archive, { stripSingleTopLevel: false }), null, 'a backup is not stripped: no VERSION at its root');
+  writeFileSync(w.archive, await tarGz([{ name: 'app/', type: 'directory' }, { name: 'app/VERSION', data: '1.2.0\n' }, { name: 'ReadMe.md', data: '#' }]));
+  assert.equal(await versionTextInArchive(w.archive), null, 'a folder and a file: the root is the tree, and it has no VERSION');
+  writeFileSync(w.archive, await tarGz([{ name: 'VERSION', type: 'symlink', linkname: 'meta/VERSION' }, { name: 'meta/VERSION', data: '1.2.0\n' }]));
+  assert.equal(await versionTextInArchive(w.archive), undefined, 'a linked VERSION cannot be told without unpacking');
+  writeFileSync(w.archive, (await tarGz([{ name: 'VERSION', data: '1.2.0\n' }])).subarray(0, 20));
+  await assert.rejects(versionTextInArchive(w.archive), refusal(/the release archive is truncated or corrupt/));
 });
 
 test('a setuid/setgid file is extracted without those bits', async (t) => {

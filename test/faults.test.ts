@@ -419,9 +419,10 @@ test('the release server stalls mid-download → the download fails in bounded t
       // The download idle timeout is 30 s and cannot be set per component: the bound covers it.
       const r = await runTo(w.engine, 'sample-app', '1.1.0', row);
       assert.equal(r.state, 'aborted', r.message!);
-      assert.match(r.message!, /^Update of sample-app aborted during apply, nothing was changed: downloading http:\/\/127\.0\.0\.1:\d+\/download\/.*sample-app-1\.1\.0\.tar\.gz failed \(no data from the server for 30 s\) after 100 bytes$/);
-      const took = between(r, 'apply', 'aborted');
-      assert.ok(took < 120, `apply took ${took} s`);
+      // validate downloads the asset (docs/releases.md): that is where the stall is met.
+      assert.match(r.message!, /^Update of sample-app aborted during validate, nothing was changed: downloading http:\/\/127\.0\.0\.1:\d+\/download\/.*sample-app-1\.1\.0\.tar\.gz failed \(no data from the server for 30 s\) after 100 bytes$/);
+      const took = between(r, 'validate', 'aborted');
+      assert.ok(took < 120, `validate took ${took} s`);
       const problems = await appProblems(w, before);
       row.consistent = problems.length === 0;
       assert.deepEqual(problems, []);

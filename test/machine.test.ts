@@ -5,7 +5,7 @@ import { createActor, fromPromise, waitFor } from 'xstate';
 import { newRunContext, updateMachine, type Phase, type PhaseInput, type WorkPhase } from '../machines/update-machine.js';
 import { describe } from '../machines/messages.js';
 
-type Behaviour = Partial<Record<WorkPhase, 'ok' | 'fail' | 'hang' | 'upToDate' | 'failUntouched'>>;
+type Behaviour = Partial<Record<WorkPhase, 'ok' | 'fail' | 'hang' | 'upToDate' | 'failUntouched' | 'notes'>>;
 
 async function drive(behaviour: Behaviour, init: Partial<Parameters<typeof newRunContext>[0]> & { resumedFrom?: Phase; recoveries?: number } = {}) {
   const path: string[] = [];
@@ -19,6 +19,7 @@ async function drive(behaviour: Behaviour, init: Partial<Parameters<typeof newRu
       if (b === 'hang') await new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted'))));
       if (phase === 'discover') return { fromVersion: '1.0.0', toVersion: '1.1.0', upToDate: b === 'upToDate' };
       if (phase === 'backup') return { backup: { path: '/b/x.yml' } };
+      if (b === 'notes') return { notes: ['kept app/config/a.conf', '', 'kept app/config/b.conf'] };
       return undefined;
     });
   const machine = updateMachine.provide({
@@ -76,6 +77,19 @@ test('an apply failure that changed nothing (download, checksum, pull) aborts in
   assert.equal(r.context.failure?.nothingChanged, true);
   assert.ok(!r.ran.includes('rollback'));
   assert.match(describe('aborted', r.context, 'apply.failed').message, /aborted during apply, nothing was changed: apply broke before any effect/);
+});
+
+test('what apply reports (notes) is kept in context and ends the success message; none leaves it as it was', async () => {
+  const r = await drive({ apply: 'notes' });
+  assert.equal(r.final, 'succeeded');
+  assert.deepEqual(r.context.notes, ['kept app/config/a.conf', 'kept app/config/b.conf'], 'empty sentences are dropped');
+  assert.equal(describe('succeeded', r.context, 'verify.done').message, 'Updated c to 1.1.0; kept app/config/a.conf; kept app/config/b.conf');
+  const plain = await drive({});
+  assert.deepEqual(plain.context.notes, []);
+  assert.equal(describe('succeeded', plain.context, 'verify.done').message, 'Updated c to 1.1.0');
+  // A context journaled before notes existed (recovered from an older snapshot) has none.
+  const { notes: _none, ...old } = plain.context;
+  assert.equal(describe('succeeded', old, 'verify.done').message, 'Updated c to 1.1.0');
 });
 
 test('restore mode goes straight to rollback', async () => {

@@ -75,6 +75,28 @@ test('app steps journaled as sentences by the previous updater read back as reco
   }
 });
 
+test('app records of the kept download (validate) and of the preserved files (apply) read back as written, and checked', () => {
+  const asset = { step: 'asset', path: '/var/lib/updater/downloads/core/dunebugger-1.4.0.tar.gz', sha256: 'a'.repeat(64), reused: true };
+  const preserve = { step: 'preserve', kept: ['app/config/dunebugger.conf'], releaseCopies: ['app/config/dunebugger.conf.new'] };
+  const { ctx, done } = journaled([
+    ['validate', 'asset', asset],
+    ['apply', 'stop', { step: 'stop' }],
+    ['apply', 'preserve', preserve],
+  ]);
+  try {
+    assert.deepEqual(appSteps(ctx, 'validate'), [asset]);
+    assert.deepEqual(appSteps(ctx, 'apply'), [{ step: 'stop' }, preserve]);
+  } finally {
+    done();
+  }
+  const bad = journaled([['apply', 'preserve', { step: 'preserve', kept: 'app/config/dunebugger.conf' }]]);
+  try {
+    assert.throws(() => appSteps(bad.ctx, 'apply'), (e: unknown) => e instanceof UpdateError && e.code === 'internal' && /the journaled step "preserve" cannot be read/.test(e.message));
+  } finally {
+    bad.done();
+  }
+});
+
 test('records read back as written; one no updater wrote is an error naming it, not a guess', () => {
   const { ctx, done } = journaled([
     ['apply', 'pull', { step: 'pull', ref: 'registry/web:1.1.0' }],

@@ -108,6 +108,32 @@ test('compose and VERSION files are read from disk', () => {
   }
 });
 
+test('a JSON VERSION as DuneBugger builds it: "null" means none, full_version wins, else version and prerelease', () => {
+  const real = (fields: Record<string, unknown>) =>
+    versionFromFile(`${JSON.stringify({ version: '1.4.0', prerelease: 'null', build_type: 'release', build_number: '17', commit: 'ab12cd3', full_version: '1.4.0', ...fields }, null, 2)}\n`);
+  assert.deepEqual(real({}), { version: '1.4.0', raw: '1.4.0', reason: null });
+  assert.equal(real({ full_version: '1.4.1-rc.2' }).version, '1.4.1-rc.2', 'full_version wins over version');
+  assert.equal(real({ full_version: 'null', prerelease: 'beta.1' }).version, '1.4.0-beta.1', '"null" full_version: version with its prerelease');
+  assert.equal(real({ full_version: undefined, prerelease: 'beta.1' }).version, '1.4.0-beta.1');
+  assert.equal(real({ full_version: undefined, prerelease: '-rc1' }).version, '1.4.0-rc1', 'a leading dash is not doubled');
+  assert.equal(real({ full_version: undefined }).version, '1.4.0', 'prerelease "null" adds nothing');
+  assert.equal(real({ full_version: undefined, prerelease: 'NULL' }).version, '1.4.0');
+  assert.equal(real({ full_version: undefined, prerelease: null }).version, '1.4.0');
+  assert.equal(real({ full_version: '', prerelease: '' }).version, '1.4.0', 'empty strings mean none too');
+  assert.equal(real({ full_version: 'v1.5.0' }).version, '1.5.0');
+  assert.match(real({ full_version: 'null', version: 'null' }).reason!, /neither "full_version" nor "version"/);
+  assert.match(real({ full_version: 'nightly' }).reason!, /says "nightly", which is not a version/);
+  assert.match(versionFromFile('{"version": ["1.4.0"]}').reason!, /neither/);
+  assert.equal(versionFromFile('\uFEFF1.4.0\n').version, '1.4.0', 'a byte order mark is not part of the version');
+  const dir = tempDir();
+  try {
+    writeFileSync(join(dir, 'VERSION'), JSON.stringify({ version: '1.4.0', prerelease: 'null', full_version: '1.4.0' }));
+    assert.equal(readVersionFile(dir).version, '1.4.0', 'the installed-version reader reads the JSON form');
+  } finally {
+    cleanup(dir);
+  }
+});
+
 test('manifest: keys, defaults, malformed → parse error', () => {
   const m = parseManifest('min_remote_version: 1.4\nmin_free_mb: 800\nrequires_running: true\nfuture_check: true\n', 'o/r v1.2.0');
   assert.equal(m.minRemoteVersion, '1.4.0');

@@ -235,6 +235,8 @@ function applyIni(draft: Draft, iniPath: string, text: string): void {
       installPath: get('coreInstallPath') ?? INI_DEFAULTS.coreInstallPath,
       asset: 'dunebugger-{version}.tar.gz',
       service: { manager: 'systemd', unit: 'dunebugger' },
+      // The device's own settings (this ini among them) live in app/config/ and survive updates.
+      preserve: ['app/config/*.conf'],
     },
     { name: 'scheduler', kind: 'container', repo: `${owner}/dunebugger-scheduler`, composeFile, service: 'scheduler' },
     { name: 'remote', kind: 'container', repo: `${owner}/dunebugger-remote`, composeFile, service: 'remote' },

@@ -5,7 +5,7 @@
  * honour `ctx.signal`. Throw an `UpdateError` to fail the phase with a code and a sentence.
  */
 import type { Logger } from 'pino';
-import type { BackupRef, DiscoverOutput, JsonValue, UpdateContext, WorkPhase } from '../../machines/update-machine.js';
+import type { ApplyOutput, BackupRef, DiscoverOutput, JsonValue, UpdateContext, WorkPhase } from '../../machines/update-machine.js';
 
 /**
  * A sub-step of a phase, as data: `{step: 'pull', ref: 'registry/app:1.2.0'}`. `step` names it
@@ -50,7 +50,8 @@ export interface Driver {
   discover(run: UpdateContext, ctx: StepContext): Promise<DiscoverOutput>;
   validate(run: UpdateContext, ctx: StepContext): Promise<void>;
   backup(run: UpdateContext, ctx: StepContext): Promise<BackupRef>;
-  apply(run: UpdateContext, ctx: StepContext): Promise<void>;
+  /** May report sentences for the final message (`notes`), e.g. the device files it kept. */
+  apply(run: UpdateContext, ctx: StepContext): Promise<ApplyOutput | void>;
   verify(run: UpdateContext, ctx: StepContext): Promise<void>;
   rollback(run: UpdateContext, ctx: StepContext): Promise<void>;
   /** After the run ended and its end was committed: clean temp files, prune old backups. Best effort. */

@@ -8,7 +8,7 @@
  */
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { BackupRef, UpdateContext } from '../../machines/update-machine.js';
+import type { ApplyOutput, BackupRef, UpdateContext } from '../../machines/update-machine.js';
 import type { Component } from '../core/component.js';
 import type { Outcome, RestorePlan, StepContext } from '../core/driver.js';
 import type { Installed } from '../core/installed.js';
@@ -23,7 +23,8 @@ export interface KindDriver {
   installed(): Installed;
   validate(run: UpdateContext, ctx: StepContext, manifest: Manifest): Promise<void>;
   backup(run: UpdateContext, ctx: StepContext): Promise<BackupRef>;
-  apply(run: UpdateContext, ctx: StepContext): Promise<void>;
+  /** May report sentences for the run's final message (`notes`): what it kept, for instance. */
+  apply(run: UpdateContext, ctx: StepContext): Promise<ApplyOutput | void>;
   verify(run: UpdateContext, ctx: StepContext): Promise<void>;
   rollback(run: UpdateContext, ctx: StepContext): Promise<void>;
   finalize?(run: UpdateContext, outcome: Outcome, log: Logger): Promise<void>;

@@ -2,6 +2,8 @@
  * An app on the real systemd of the test bed: a tiny Python HTTP service installed under the
  * bed's apps directory (the same path inside the systemd container), its unit, an optional venv,
  * a fake GitHub offering release tarballs, and a real core (src/main.ts) with the app kind.
+ * Releases come in a top-level folder with a plain VERSION, or shaped like the real DuneBugger
+ * core (`layout: 'core'`: no top-level folder, app/config/dunebugger.conf, a JSON VERSION).
  */
 import { chmodSync, mkdirSync, readFileSync, writeFileSync, readdirSync, lstatSync, readlinkSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -35,9 +37,57 @@ http.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever(
 `;
 }
 
+/**
+ * app/main.py of the core layout: as appPy, but run from `app/` with the JSON VERSION at the
+ * install root (read as DuneBugger's build writes it) and the device's app/config/dunebugger.conf,
+ * whose text /health shows as `conf`.
+ */
+export function corePy(behaviour: 'good' | 'unhealthy' | 'exit'): string {
+  return `import http.server, json, os, sys
+HERE = os.path.dirname(os.path.abspath(__file__))
+META = json.load(open(os.path.join(HERE, '..', 'VERSION')))
+VERSION = META['full_version'] if META.get('full_version') not in (None, '', 'null') else META['version']
+try:
+    CONF = open(os.path.join(HERE, 'config', 'dunebugger.conf')).read()
+except OSError:
+    CONF = None
+${behaviour === 'exit' ? 'sys.exit(3)\n' : ''}class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        ok = ${behaviour === 'unhealthy' ? 'False' : 'True'}
+        body = json.dumps({'status': 'ok' if ok else 'broken', 'version': VERSION, 'conf': CONF}).encode()
+        self.send_response(200 if ok else 500)
+        self.send_header('content-type', 'application/json')
+        self.send_header('content-length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()
+`;
+}
+
+/** app/config/dunebugger.conf as a release ships it unless a spec says otherwise. */
+export const RELEASE_CONF = '[General]\nmode = factory\nlanguage = en\n';
+
+/** A VERSION file as DuneBugger's build writes it. */
+export function jsonVersion(version: string): string {
+  return `${JSON.stringify({ version, prerelease: 'null', build_type: 'release', build_number: '17', commit: 'ab12cd3', full_version: version }, null, 2)}\n`;
+}
+
+/** The entries at the root of a core-layout release (no top-level folder). */
+export const CORE_ROOT = ['app', 'requirements.txt', 'VERSION', 'CHANGELOG.md', 'ReadMe.md'];
+
 export interface ReleaseSpec {
   version: string;
   behaviour?: 'good' | 'unhealthy' | 'exit';
+  /**
+   * `folder` (the default): the tree in a `sample-app-<version>/` folder, a plain VERSION.
+   * `core`: as the real DuneBugger core ships it: no top-level folder; app/ (main.py,
+   * config/dunebugger.conf), requirements.txt, a JSON VERSION, CHANGELOG.md, ReadMe.md.
+   */
+  layout?: 'folder' | 'core';
+  /** core layout: the release's app/config/dunebugger.conf (default RELEASE_CONF); null: not shipped. */
+  conf?: string | null;
   requirements?: string;
   /** Publish a .sha256 (true: correct; 'wrong': a wrong one). */
   sha256?: boolean | 'wrong';
@@ -56,7 +106,25 @@ export function writeTree(dir: string, spec: ReleaseSpec): void {
   if (spec.requirements !== undefined) writeFileSync(join(dir, 'requirements.txt'), spec.requirements);
 }
 
+/** Makes `dir` hold the app at `version` in the core layout. */
+export function writeCoreTree(dir: string, spec: ReleaseSpec): void {
+  mkdirSync(join(dir, 'app', 'config'), { recursive: true });
+  writeFileSync(join(dir, 'app', 'main.py'), corePy(spec.behaviour ?? 'good'));
+  chmodSync(join(dir, 'app', 'main.py'), 0o755);
+  if (spec.conf !== null) writeFileSync(join(dir, 'app', 'config', 'dunebugger.conf'), spec.conf ?? RELEASE_CONF);
+  writeFileSync(join(dir, 'requirements.txt'), spec.requirements ?? '# nothing needed\n');
+  writeFileSync(join(dir, 'VERSION'), jsonVersion(spec.version));
+  writeFileSync(join(dir, 'CHANGELOG.md'), `# Changelog\n\n## ${spec.version}\n- a release for the tests\n`);
+  writeFileSync(join(dir, 'ReadMe.md'), '# DuneBugger core\n');
+}
+
 export function tarball(spec: ReleaseSpec, work: string): Buffer {
+  if (spec.layout === 'core') {
+    // The real tar, entries named at the root: no top-level folder.
+    const dir = join(work, `core-${spec.version}`);
+    writeCoreTree(dir, spec);
+    return execFileSync('tar', ['-C', dir, '-czf', '-', ...CORE_ROOT]);
+  }
   const top = join(work, `sample-app-${spec.version}`);
   writeTree(top, spec);
   return execFileSync('tar', ['-C', work, '-czf', '-', `sample-app-${spec.version}`]);
@@ -99,7 +167,18 @@ export interface AppWorld {
 
 let counter = 0;
 
-export async function appWorld(bed: Bed, releases: ReleaseSpec[], options: { venv?: boolean; healthTimeoutSeconds?: number; journalDir?: string } = {}): Promise<AppWorld> {
+export interface AppWorldOptions {
+  /** A venv of its own for requirements.txt (true), or the path of one made by `sharedVenv`. */
+  venv?: boolean | string;
+  healthTimeoutSeconds?: number;
+  journalDir?: string;
+  /** The layout of the installed 1.0.0 (and so of the unit's ExecStart); default `folder`. */
+  layout?: 'folder' | 'core';
+  /** The component's `preserve` globs. */
+  preserve?: string[];
+}
+
+export async function appWorld(bed: Bed, releases: ReleaseSpec[], options: AppWorldOptions = {}): Promise<AppWorld> {
   process.env.DOCKER_HOST = bed.dockerHost;
   const id = `${process.pid}-${++counter}`;
   const base = join(bed.appsDir, `app-${id}`);
@@ -108,18 +187,20 @@ export async function appWorld(bed: Bed, releases: ReleaseSpec[], options: { ven
   const dataDir = join(base, 'data');
   const work = join(base, 'work');
   for (const d of [installPath, backupDir, dataDir, work]) mkdirSync(d, { recursive: true });
-  writeTree(installPath, { version: '1.0.0' });
+  if (options.layout === 'core') writeCoreTree(installPath, { version: '1.0.0' });
+  else writeTree(installPath, { version: '1.0.0' });
+  const main = options.layout === 'core' ? `${installPath}/app/main.py` : `${installPath}/app.py`;
   const port = await freePort();
   const unit = `sample-app-${id}`;
   const dexec = (...args: string[]) => run('docker', ['exec', bed.systemd, ...args], bed.env);
   const unitFile = join(base, `${unit}.service`);
-  writeFileSync(unitFile, `[Unit]\nDescription=sample app ${id}\n[Service]\nType=simple\nEnvironment=PORT=${port}\nExecStart=/usr/bin/python3 ${installPath}/app.py\nRestart=no\n[Install]\nWantedBy=multi-user.target\n`);
+  writeFileSync(unitFile, `[Unit]\nDescription=sample app ${id}\n[Service]\nType=simple\nEnvironment=PORT=${port}\nExecStart=/usr/bin/python3 ${main}\nRestart=no\n[Install]\nWantedBy=multi-user.target\n`);
   await dexec('cp', unitFile, `/etc/systemd/system/${unit}.service`);
   await dexec('systemctl', 'daemon-reload');
   const started = await dexec('systemctl', 'start', unit);
   if (started.code !== 0) throw new Error(`cannot start ${unit}: ${started.stderr}`);
-  let venv: string | undefined;
-  if (options.venv) {
+  let venv: string | undefined = typeof options.venv === 'string' ? options.venv : undefined;
+  if (options.venv === true) {
     venv = join(base, 'venv');
     const v = await dexec('python3', '-m', 'venv', venv);
     if (v.code !== 0) throw new Error(`venv: ${v.stderr}`);
@@ -150,6 +231,7 @@ export async function appWorld(bed: Bed, releases: ReleaseSpec[], options: { ven
     settleSeconds: 1,
     maxDownloadMB: 64,
     ...(venv ? { venv, pipInstall: ['docker', 'exec', bed.systemd, join(venv, 'bin', 'pip'), 'install', '--no-index'] } : {}),
+    ...(options.preserve ? { preserve: options.preserve } : {}),
   };
   // The journal may live on a disk of its own (journalDir); downloads stay in dataDir.
   const core = createCore({
@@ -191,12 +273,23 @@ export async function appWorld(bed: Bed, releases: ReleaseSpec[], options: { ven
   };
 }
 
-/** What is beside the install path (staging, old, failed trees) and in the downloads dir. */
+/**
+ * One venv in the bed's apps directory for the worlds of a test file (making one takes seconds);
+ * `remove` deletes it. pip installs nothing into it: the releases' requirements.txt are empty.
+ */
+export async function sharedVenv(bed: Bed): Promise<{ path: string; remove: () => Promise<void> }> {
+  const path = join(bed.appsDir, `venv-${process.pid}-${++counter}`);
+  const v = await run('docker', ['exec', bed.systemd, 'python3', '-m', 'venv', path], bed.env);
+  if (v.code !== 0) throw new Error(`venv: ${v.stderr}`);
+  return { path, remove: async () => void (await run('rm', ['-rf', path])) };
+}
+
+/** What is beside the install path (staging, old, failed trees) and in the downloads dir (`sample-app/<asset>` for a kept download). */
 export function leftovers(w: AppWorld): string[] {
   const beside = readdirSync(w.base).filter((n) => /^app\./.test(n));
   const downloads = (() => {
     try {
-      return readdirSync(join(w.dataDir, 'downloads'));
+      return readdirSync(join(w.dataDir, 'downloads'), { recursive: true, encoding: 'utf8' }).sort();
     } catch {
       return [];
     }

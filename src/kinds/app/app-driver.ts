@@ -1,18 +1,19 @@
 /**
  * App components: a directory installed from a release tarball and run by a service manager
  * (systemd or user commands). The seed's PHASE 4B, 5 and 7, made crash-safe:
- * - download, checksum and extraction happen in a staging directory beside the install path
- *   before anything is touched, so their failures abort with nothing changed;
+ * - validate downloads the asset and checks its sha256 (kept-download.ts: a dry run keeps it for
+ *   the real run); apply extracts the kept file into a staging directory beside the install path
+ *   before anything is touched, so these failures abort with nothing changed;
+ * - after the stop, the device's files that `preserve` names are copied from the installed tree
+ *   into the staged one (preserve.ts): the installed tree itself is never written;
  * - the switch is two renames on one file system (old tree aside, new tree in), each recorded
  *   before it is done, so rollback knows exactly what to undo and can repeat itself;
  * - the backup tarball is the last resort when the old tree is gone.
  */
-import { createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { createGunzip } from 'node:zlib';
+import { existsSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
-import tar from 'tar-stream';
-import type { BackupRef, UpdateContext } from '../../../machines/update-machine.js';
+import type { ApplyOutput, BackupRef, UpdateContext } from '../../../machines/update-machine.js';
 import type { AppComponent } from './config.js';
 import { UpdateError, withoutEffects } from '../../core/errors.js';
 import type { Outcome, RestorePlan, StepContext } from '../../core/driver.js';
@@ -28,10 +29,12 @@ import { listBackups, newBackupPath, pruneBackups, requireFreeSpace, requireWrit
 import { formatProgress } from '../../util/sizes.js';
 import type { KindDriver } from '../kind.js';
 import { releaseOf } from '../../releases/facts.js';
-import { downloadTo, fetchSmallText, parseSha256File } from './download.js';
-import { extractTarGz, restoreTree } from './extract.js';
+import { fetchSmallText, parseSha256File } from './download.js';
+import { extractTarGz, restoreTree, versionTextInArchive } from './extract.js';
 import { archiveTree } from './tree-archive.js';
 import { recordStep, stepsTaken, type AppBackup } from './records.js';
+import { KeptDownloads, type KeptAsset } from './kept-download.js';
+import { carryPreserved, keptSentence, planPreserve } from './preserve.js';
 
 export interface AppSettings {
   backupDir: string;
@@ -64,6 +67,7 @@ const renameDurably = (from: string, to: string) => {
 
 export class AppDriver implements KindDriver {
   readonly manager: ServiceManager;
+  private readonly downloads: KeptDownloads;
 
   constructor(
     private readonly c: AppComponent,
@@ -71,6 +75,7 @@ export class AppDriver implements KindDriver {
     manager?: ServiceManager,
   ) {
     this.manager = manager ?? createServiceManager(c.service);
+    this.downloads = new KeptDownloads(settings.dataDir, c.name);
   }
 
   installed(): Installed {
@@ -93,7 +98,8 @@ export class AppDriver implements KindDriver {
       restoring: `${base}.restoring-${runId}`,
       old: `${base}.old-${runId}`,
       failed: `${base}.failed-${runId}`,
-      download: join(this.settings.dataDir, 'downloads', `${this.c.name}-${runId}.tar.gz`),
+      /** Where an updater before kept downloads named each run's (swept, never written now). */
+      legacyDownload: join(this.settings.dataDir, 'downloads', `${this.c.name}-${runId}.tar.gz`),
     };
   }
 
@@ -130,7 +136,8 @@ export class AppDriver implements KindDriver {
     requireFreeSpace(
       [
         { what: 'the new tree', path: dirname(this.c.installPath), mb: (asset.size * 3) / MiB },
-        { what: 'the download', path: join(this.settings.dataDir, 'downloads'), mb: asset.size / MiB },
+        // A kept download of this asset is checked and reused: no room needed for another.
+        { what: 'the download', path: join(this.settings.dataDir, 'downloads'), mb: this.downloads.has(asset) ? 0 : asset.size / MiB },
         { what: 'the backup', path: this.settings.backupDir, mb: treeBytes(this.c.installPath) / MiB },
       ],
       Math.max(this.c.minFreeMB, manifest.minFreeMB ?? 0),
@@ -140,6 +147,55 @@ export class AppDriver implements KindDriver {
     if (manifest.requiresRunning && !(await this.manager.status(ctx.signal)).active) {
       throw new UpdateError('service_not_running', `the release requires ${this.manager.description} to be running before the update, and it is not`);
     }
+    // Last, once the cheap checks passed: the asset itself, downloaded (or a kept download that
+    // still matches) and checked against the release's .sha256. A dry run keeps it for the real run.
+    const expected = await this.publishedSha256(run, ctx);
+    const kept = await this.obtain(run, ctx, expected);
+    try {
+      // And it is the release asked for: its VERSION, read without unpacking (apply checks a linked one).
+      const text = await versionTextInArchive(kept.path, { signal: ctx.signal });
+      if (text !== undefined) this.requireVersion(text, asset.name, run);
+    } catch (error) {
+      if (error instanceof UpdateError && error.code === 'bad_release') this.downloads.remove(asset.name);
+      throw error;
+    }
+    await recordStep(ctx, { step: 'asset', path: kept.path, sha256: kept.sha256, reused: kept.reused });
+  }
+
+  /** Throws `bad_release` unless the VERSION text (null: no file) is the run's target. */
+  private requireVersion(text: string | null, assetName: string, run: UpdateContext): void {
+    const version = text === null ? null : versionFromFile(text);
+    if (!version?.version) throw new UpdateError('bad_release', `${assetName} has no readable VERSION file${version?.reason ? ` (${version.reason})` : ''}`);
+    if (version.version !== parseVersion(run.toVersion)) throw new UpdateError('bad_release', `${assetName} holds version ${version.version}, not ${run.toVersion}`);
+  }
+
+  /** The sha256 the release publishes for its asset (`<asset>.sha256`, sha256sum format), or null when it has none. */
+  private async publishedSha256(run: UpdateContext, ctx: StepContext): Promise<string | null> {
+    const { asset, checksum } = this.asset(run);
+    if (!checksum) return null;
+    return parseSha256File(await fetchSmallText(checksum.url, { token: this.settings.githubToken, signal: ctx.signal }), asset.name);
+  }
+
+  /** The release asset as a kept file with the `expected` sha256: reused when it matches, else downloaded. */
+  private async obtain(run: UpdateContext, ctx: StepContext, expected: string | null): Promise<KeptAsset> {
+    const { asset } = this.asset(run);
+    let lastReport = 0;
+    const kept = await this.downloads.obtain(asset, {
+      expected,
+      maxBytes: this.c.maxDownloadMB * MiB,
+      token: this.settings.githubToken,
+      signal: ctx.signal,
+      onProgress: (bytes, total) => {
+        const now = Date.now();
+        if (now - lastReport < 250) return;
+        lastReport = now;
+        const of = total ?? asset.size;
+        ctx.progress(`Downloading ${asset.name}: ${formatProgress(bytes, of)}`, { bytes, total: of, percent: of ? Math.round((bytes / of) * 100) : undefined });
+      },
+    });
+    if (kept.reused) ctx.log.info({ path: kept.path, sha256: kept.sha256 }, `${asset.name} is already downloaded and its sha256 matches: not downloaded again`);
+    else if (!expected) ctx.log.info({ sha256: kept.sha256 }, `${asset.name} has no published .sha256; downloaded ${kept.bytes} bytes`);
+    return kept;
   }
 
   async backup(run: UpdateContext, ctx: StepContext): Promise<BackupRef> {
@@ -156,46 +212,47 @@ export class AppDriver implements KindDriver {
     return { path, details };
   }
 
-  async apply(run: UpdateContext, ctx: StepContext): Promise<void> {
+  async apply(run: UpdateContext, ctx: StepContext): Promise<ApplyOutput> {
     const p = this.paths(run.runId);
-    // Download, verify and stage: nothing on the device changes until the service is stopped.
+    const patterns = this.c.preserve ?? [];
+    // Stage the kept download: nothing on the device changes until the service is stopped.
     const staged = await withoutEffects(async () => {
-      const { asset, checksum } = this.asset(run);
+      const { asset } = this.asset(run);
+      // The file validate checked (its sha256 as recorded then); a run validated by an updater
+      // that recorded none checks against the published .sha256, as validate would.
+      const validated = stepsTaken(ctx, 'validate').findLast((s) => s.step === 'asset');
+      const expected = validated?.step === 'asset' ? validated.sha256 : await this.publishedSha256(run, ctx);
+      const kept = await this.obtain(run, ctx, expected);
       rmSync(p.staging, { recursive: true, force: true });
-      mkdirSync(dirname(p.download), { recursive: true });
-      let lastReport = 0;
-      // Extraction into the staging dir runs while the download streams; the checksum is
-      // checked at the end, and a mismatch discards the staging dir like any other failure.
-      const got = await downloadTo(asset.url, p.download, {
-        consume: (stream) => extractTarGz(stream, p.staging, { signal: ctx.signal }),
-        maxBytes: this.c.maxDownloadMB * MiB,
-        expectedBytes: asset.size,
-        token: this.settings.githubToken,
-        signal: ctx.signal,
-        onProgress: (bytes, total) => {
-          const now = Date.now();
-          if (now - lastReport < 250) return;
-          lastReport = now;
-          const of = total ?? asset.size;
-          ctx.progress(`Downloading ${asset.name}: ${formatProgress(bytes, of)}`, { bytes, total: of, percent: of ? Math.round((bytes / of) * 100) : undefined });
-        },
-      });
-      if (checksum) {
-        const expected = parseSha256File(await fetchSmallText(checksum.url, { token: this.settings.githubToken, signal: ctx.signal }), asset.name);
-        if (expected !== got.sha256) throw new UpdateError('bad_release', `checksum mismatch for ${asset.name}: the release says ${expected}, the download is ${got.sha256}`);
-      } else {
-        ctx.log.info({ sha256: got.sha256 }, `${asset.name} has no published .sha256; downloaded ${got.bytes} bytes`);
+      let root: string;
+      try {
+        const extracted = await extractTarGz(kept.path, p.staging, { signal: ctx.signal });
+        this.requireVersion(existsSync(join(extracted.root, 'VERSION')) ? readFileSync(join(extracted.root, 'VERSION'), 'utf8') : null, asset.name, run);
+        root = extracted.root;
+      } catch (error) {
+        // An archive refused for what it holds is of no use kept.
+        if (error instanceof UpdateError && error.code === 'bad_release') this.downloads.remove(asset.name);
+        throw error;
       }
-      const extracted = got.consumed;
-      const version = existsSync(join(extracted.root, 'VERSION')) ? versionFromFile(readFileSync(join(extracted.root, 'VERSION'), 'utf8')) : null;
-      if (!version?.version) throw new UpdateError('bad_release', `${asset.name} has no readable VERSION file${version?.reason ? ` (${version.reason})` : ''}`);
-      if (version.version !== parseVersion(run.toVersion)) throw new UpdateError('bad_release', `${asset.name} holds version ${version.version}, not ${run.toVersion}`);
-      rmSync(p.download, { force: true });
-      return extracted.root;
+      // What preserve would do, checked before the stop: a release that makes it impossible aborts here.
+      if (patterns.length) planPreserve(this.c.installPath, root, patterns);
+      return root;
     });
 
     await recordStep(ctx, { step: 'stop' });
     await this.manager.stop(ctx.signal);
+    const notes: string[] = [];
+    if (patterns.length) {
+      // With the service stopped, the device's files are as it left them: copy them into the new tree.
+      const plan = planPreserve(this.c.installPath, staged, patterns);
+      if (plan.length) {
+        await recordStep(ctx, { step: 'preserve', kept: plan.map((f) => f.path), releaseCopies: plan.filter((f) => f.release === 'different').map((f) => `${f.path}.new`) });
+        carryPreserved(this.c.installPath, staged, plan);
+        const sentence = keptSentence(plan);
+        if (sentence) notes.push(sentence);
+        ctx.log.info({ kept: plan }, `${sentence}`);
+      }
+    }
     await recordStep(ctx, { step: 'old-aside', to: p.old });
     renameDurably(this.c.installPath, p.old);
     await recordStep(ctx, { step: 'new-in', from: staged });
@@ -206,6 +263,7 @@ export class AppDriver implements KindDriver {
     }
     await recordStep(ctx, { step: 'start' });
     await this.manager.start(ctx.signal);
+    return { notes };
   }
 
   private async installRequirements(ctx: StepContext): Promise<void> {
@@ -313,7 +371,12 @@ export class AppDriver implements KindDriver {
     // rollback_failed: nothing is deleted, so a person can see everything that is left.
     if (outcome === 'rollback_failed') return;
     const p = this.paths(run.runId);
-    for (const path of [p.download, p.staging, p.restoring, p.failed]) rmSync(path, { recursive: true, force: true });
+    for (const path of [p.legacyDownload, p.staging, p.restoring, p.failed]) rmSync(path, { recursive: true, force: true });
+    // The kept download is for the real run after a dry run: any other end removes it (a later
+    // run downloads again); rollback_failed returned above (nothing is deleted then).
+    if (outcome !== 'validated' && run.mode === 'update' && run.toVersion) {
+      this.downloads.remove(this.c.asset.replaceAll('{version}', plainVersion(run.toVersion)));
+    }
     if (outcome === 'succeeded') {
       rmSync(p.old, { recursive: true, force: true });
       const removed = pruneBackups(this.settings.backupDir, this.c.name, 'tar.gz', this.settings.backupRetention);
@@ -326,6 +389,7 @@ export class AppDriver implements KindDriver {
     const base = this.c.installPath.replace(/\/+$/, '').slice(parent.length + 1);
     const beside = new RegExp(`^${base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.(?:staging|restoring|failed|old)-(\\d+)$`);
     const downloads = join(this.settings.dataDir, 'downloads');
+    // Per-run downloads, as an updater before kept downloads named them.
     const mine = new RegExp(`^${this.c.name}-(\\d+)\\.tar\\.gz$`);
     const candidates = [
       ...(existsSync(parent) ? readdirSync(parent).map((n) => [join(parent, n), beside.exec(n)] as const) : []),
@@ -335,6 +399,13 @@ export class AppDriver implements KindDriver {
       if (m && settled(Number(m[1]))) {
         log.info({ path }, 'removing a leftover of a finished run');
         rmSync(path, { recursive: true, force: true });
+      }
+    }
+    // A download cut by a crash (no run is active while the updater sweeps at start).
+    if (existsSync(this.downloads.dir)) {
+      for (const name of readdirSync(this.downloads.dir).filter((n) => n.endsWith('.partial'))) {
+        log.info({ path: join(this.downloads.dir, name) }, 'removing a download cut short');
+        rmSync(join(this.downloads.dir, name), { force: true });
       }
     }
   }
@@ -349,27 +420,10 @@ export class AppDriver implements KindDriver {
 
 /** The version in a backup tarball's top-level VERSION file, or null. */
 async function versionInArchive(archive: string): Promise<string | null> {
-  return new Promise((resolve) => {
-    const extract = tar.extract();
-    let found: string | null = null;
-    extract.on('entry', (header, stream, next) => {
-      const name = header.name.replace(/^\.\//, '');
-      if (name === 'VERSION' && header.type === 'file' && (header.size ?? 0) < 4096) {
-        const chunks: Buffer[] = [];
-        stream.on('data', (c: unknown) => chunks.push(c as Buffer));
-        stream.on('end', () => {
-          found = versionFromFile(Buffer.concat(chunks).toString('utf8')).version;
-          next();
-        });
-      } else {
-        stream.on('end', next);
-        stream.resume();
-      }
-    });
-    extract.on('finish', () => resolve(found));
-    extract.on('error', () => resolve(found));
-    const input = createReadStream(archive).pipe(createGunzip());
-    input.on('error', () => resolve(found));
-    input.pipe(extract);
-  });
+  try {
+    const text = await versionTextInArchive(archive, { stripSingleTopLevel: false, label: 'the backup archive' });
+    return typeof text === 'string' ? versionFromFile(text).version : null;
+  } catch {
+    return null;
+  }
 }

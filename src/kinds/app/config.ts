@@ -29,6 +29,22 @@ export const serviceManagerSchema = z.discriminatedUnion('manager', [systemdMana
       : undefined,
 });
 
+/** A `preserve` glob as matched: without a leading `./` (matchesGlob would not match `./a` against `a`). */
+export const normalizePattern = (pattern: string): string => pattern.replace(/^(?:\.\/+)+/, '');
+
+/**
+ * One `preserve` glob: relative to installPath and inside it. Checked here; a leading `./` is
+ * dropped by `resolveApp`.
+ */
+const preservePattern = z
+  .string()
+  .min(1, { error: 'must not be empty (expected a glob, like app/config/*.conf)', abort: true })
+  .refine((p) => !p.startsWith('/'), { error: (iss) => `must be relative to installPath, like app/config/*.conf; got the absolute ${JSON.stringify(iss.input)}`, abort: true })
+  .refine((p) => !p.split('/').includes('..'), { error: (iss) => `must stay inside installPath: ".." is not allowed, got ${JSON.stringify(iss.input)}`, abort: true })
+  .refine((p) => !['', '.'].includes(normalizePattern(p)) && !p.endsWith('/'), {
+    error: (iss) => `must match files, like app/config/*.conf (a whole folder is app/config/**); got ${JSON.stringify(iss.input)}`,
+  });
+
 export const appComponentSchema = componentSchema('app', {
   installPath: nonEmpty('a path').meta({ description: 'Directory the release tarball is installed into; holds `VERSION`.' }),
   asset: nonEmpty('a file name')
@@ -60,24 +76,33 @@ export const appComponentSchema = componentSchema('app', {
     .positive({ error: 'expected a number > 0' })
     .default(1024)
     .meta({ description: 'Largest release asset the updater will download.' }),
+  preserve: z
+    .array(preservePattern, { error: (iss) => (iss.input === undefined ? undefined : `expected a list of globs, like ["app/config/*.conf"], got ${describeValue(iss.input)}`) })
+    .optional()
+    .meta({
+      description:
+        'Device files that survive an update: globs relative to installPath (`*` does not cross `/`, `**` does), e.g. `["app/config/*.conf"]`. Each matching file of the installed tree is carried into the new tree unchanged; when the release ships different bytes there, its file is written beside it as `<file>.new`. The top-level `VERSION` is never kept. See docs/releases.md.',
+    }),
 }).meta({ description: 'A directory installed from a release tarball and run by a service manager.' });
 
 export type AppComponentInput = z.output<typeof appComponentSchema>;
 
-/** An app component: `installPath` (and `venv`) absolute, `asset` always set. */
+/** An app component: `installPath` (and `venv`) absolute, `asset` always set, `preserve` without leading `./`. */
 export type AppComponent = Omit<AppComponentInput, 'asset' | 'service'> & {
   /** Release asset name with a `{version}` placeholder, e.g. `dunebugger-{version}.tar.gz`. */
   asset: string;
   service: ServiceManagerConfig;
 };
 
+
 export function resolveApp(parsed: AppComponentInput, path: PathResolver): AppComponent {
-  const { venv, asset, ...rest } = parsed;
+  const { venv, asset, preserve, ...rest } = parsed;
   const repoName = parsed.repo.slice(parsed.repo.indexOf('/') + 1);
   return {
     ...rest,
     installPath: path('installPath', parsed.installPath),
     asset: asset ?? `${repoName}-{version}.tar.gz`,
     ...(venv !== undefined ? { venv: path('venv', venv) } : {}),
+    ...(preserve !== undefined ? { preserve: preserve.map(normalizePattern) } : {}),
   };
 }

@@ -20,6 +20,12 @@
  *   tree can always be removed, and their modes are applied last. Ownership and mtimes are not kept.
  *
  * On refusal `dest` is left as it is, for the caller to remove.
+ *
+ * Layouts: a release may pack its tree in one folder (`dunebugger-1.4.0/VERSION`) or at the root
+ * (`app/`, `requirements.txt`, `VERSION`, ... as the real DuneBugger core ships it). One directory
+ * and nothing else at the root is the release's folder and is stripped; anything else (several
+ * entries, or a single file) is the tree itself. The VERSION check that follows in apply catches a
+ * release that fits neither.
  */
 import { createReadStream } from 'node:fs';
 import { chmod, constants, link, lstat, mkdir, open, readdir, realpath, symlink, unlink } from 'node:fs/promises';
@@ -50,7 +56,7 @@ export interface ExtractOptions {
   limits?: Partial<ExtractLimits>;
   signal?: AbortSignal;
   onProgress?: (entries: number, bytes: number) => void;
-  /** When `dest` ends up holding a single directory, return it as `root` (default true). */
+  /** When `dest` ends up holding a single directory and nothing else, return it as `root` (default true). */
   stripSingleTopLevel?: boolean;
   /**
    * Accept symlinks that point anywhere (absolute, or out of `dest`): for restoring our own
@@ -402,13 +408,64 @@ export async function extractTarGz(source: NodeJS.ReadableStream | string, dest:
   let root = destPath;
   let top: string | null = null;
   if (options.stripSingleTopLevel ?? true) {
-    const items = await readdir(base, { withFileTypes: true });
-    if (items.length === 1 && items[0]!.isDirectory()) top = items[0]!.name;
+    top = releaseFolder((await readdir(base, { withFileTypes: true })).map((d) => ({ name: d.name, folder: d.isDirectory() })));
   }
   await work.finish(top);
   if (top !== null) root = join(destPath, top);
   options.onProgress?.(work.entries, work.bytes);
   return { root, entries: work.entries, bytes: work.bytes };
+}
+
+/** The layout rule (see the header): the release's folder to strip, when the root holds one folder and nothing else. */
+export function releaseFolder(rootEntries: ReadonlyArray<{ name: string; folder: boolean }>): string | null {
+  return rootEntries.length === 1 && rootEntries[0]!.folder ? rootEntries[0]!.name : null;
+}
+
+/**
+ * The text of the `VERSION` file an archive installs, read without extracting anything: at the
+ * root, or in the release's folder when the layout rule strips one (`stripSingleTopLevel`, default
+ * true; false for our backups). Null when there is none; undefined when it cannot be told without
+ * unpacking (a link, or over 4 KiB). A corrupt archive is `bad_release`, as extraction would say.
+ */
+export async function versionTextInArchive(archive: string, options: { stripSingleTopLevel?: boolean; signal?: AbortSignal; label?: string } = {}): Promise<string | null | undefined> {
+  const label = options.label ?? 'the release archive';
+  const root = new Map<string, boolean>();
+  const versions = new Map<string, string | undefined>();
+  const extract = tar.extract();
+  const feeding = pipeline(createReadStream(archive), createGunzip({ chunkSize: 64 * 1024 }), extract, { signal: options.signal }).then(
+    () => null,
+    (error: Error) => error,
+  );
+  try {
+    for await (const entry of extract) {
+      const path = archivePath(entry.header.name);
+      const rel = 'rel' in path ? path.rel : '';
+      if (rel !== '') {
+        const [first, ...rest] = rel.split('/');
+        root.set(first!, (root.get(first!) ?? false) || rest.length > 0 || entry.header.type === 'directory');
+        if (rel === 'VERSION' || /^[^/]+\/VERSION$/.test(rel)) {
+          if (entry.header.type === 'file' && (entry.header.size ?? 0) <= 4096) {
+            const chunks: Buffer[] = [];
+            for await (const chunk of entry as AsyncIterable<Buffer>) chunks.push(chunk);
+            versions.set(rel, Buffer.concat(chunks).toString('utf8'));
+            continue;
+          }
+          versions.set(rel, undefined);
+        }
+      }
+      entry.resume();
+    }
+    const failed = await feeding;
+    if (failed) throw failed;
+  } catch (error) {
+    extract.destroy();
+    await feeding;
+    options.signal?.throwIfAborted();
+    throw corrupt(label, error);
+  }
+  const folder = options.stripSingleTopLevel === false ? null : releaseFolder([...root].map(([name, isFolder]) => ({ name, folder: isFolder })));
+  const path = folder === null ? 'VERSION' : `${folder}/VERSION`;
+  return versions.has(path) ? versions.get(path) : null;
 }
 
 /** Limits for restoring our own backups: generous, but still finite. */

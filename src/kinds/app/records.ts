@@ -14,10 +14,22 @@ import { readSteps } from '../steps.js';
 export type AppBackup = { installPath: string; oldTree: string | null };
 
 const appStepSchema = z.discriminatedUnion('step', [
+  /**
+   * validate: the release asset is kept at `path` and its sha256 is `sha256` (checked against the
+   * release's `.sha256` when it has one); `reused` when a kept download matched and nothing was
+   * downloaded. apply installs from that file, after checking it still has that sha256.
+   */
+  z.object({ step: z.literal('asset'), path: z.string(), sha256: z.string(), reused: z.boolean() }),
   /** backup: the tarball of the install directory, written under this name. */
   z.object({ step: z.literal('backup-file'), path: z.string() }),
   /** apply and rollback: the service is stopped. */
   z.object({ step: z.literal('stop') }),
+  /**
+   * apply, after the stop: the installed files `preserve` keeps are copied into the staged tree
+   * (`kept`, relative to the install path); `releaseCopies` are the release's different files put
+   * beside them as `<file>.new`. Only the staged tree changes: rollback has nothing to undo for it.
+   */
+  z.object({ step: z.literal('preserve'), kept: z.array(z.string()), releaseCopies: z.array(z.string()) }),
   /** apply: the installed tree is renamed aside (to: null when journaled by an updater that did not say). */
   z.object({ step: z.literal('old-aside'), to: z.string().nullable() }),
   /** apply: the staged tree is renamed into the install path. */
@@ -63,6 +75,6 @@ function legacy(old: StepRecord): StepRecord {
 }
 
 /** The sub-steps this run recorded in `phase`, as records. */
-export function stepsTaken(ctx: StepContext, phase: 'backup' | 'apply'): AppStep[] {
+export function stepsTaken(ctx: StepContext, phase: 'validate' | 'backup' | 'apply'): AppStep[] {
   return readSteps(ctx.stepsTaken(phase), appStepSchema, legacy, `run ${ctx.runId}`);
 }
