@@ -217,19 +217,44 @@ export class AppDriver implements KindDriver {
   }
 
   async verify(run: UpdateContext, ctx: StepContext): Promise<void> {
-    await this.waitHealthy(ctx, run.toVersion);
+    // Verify follows apply, which ended by starting the service (in this process, or in the one
+    // that crashed during verify: the start had succeeded then too).
+    await this.waitHealthy(ctx, run.toVersion, true);
   }
 
-  /** Active and staying active for settleSeconds; health URL 200 with the version; VERSION as expected. */
-  private async waitHealthy(ctx: StepContext, version: string | null): Promise<void> {
+  /**
+   * Active and staying active for settleSeconds; health URL 200 with the version; VERSION as expected.
+   * `started`: the run has just started the service. A service that went down ends the wait at
+   * once (Hopeless) instead of at the timeout (docs/reliability.md, "A release that fails at once"):
+   * `failed`, restarting by itself after its process ended (or restarted since the first look),
+   * or stopped with nothing under way to start it once it had been started (by the run, or seen
+   * up during this wait). An answer that may still change (activating, a status command that
+   * hangs, a health URL that answers 503) waits, until the timeout.
+   */
+  private async waitHealthy(ctx: StepContext, version: string | null, started: boolean): Promise<void> {
     const pollMs = this.settings.pollMs ?? 100;
     const timeoutMs = (this.c.health?.timeoutSeconds ?? 60) * 1000;
+    const what = this.manager.description;
+    let up = started;
+    let firstRestarts: number | null = null;
     const checks: Array<() => Promise<string | null>> = [
       async () => {
         const s = await this.manager.status(ctx.signal);
-        if (s.active) return null;
-        if (s.state === 'failed') throw new Hopeless('service_failed', `${this.manager.description} failed${s.detail ? ` (${s.detail})` : ''}`);
-        return `${this.manager.description} is ${s.state}${s.detail ? ` (${s.detail})` : ''}`;
+        const why = s.detail ? ` (${s.detail})` : '';
+        if (s.restarts !== null) {
+          firstRestarts ??= s.restarts;
+          const more = s.restarts - firstRestarts;
+          if (more > 0) throw new Hopeless('service_failed', `${what} ended and was restarted by its service manager ${more === 1 ? 'once' : `${more} times`} while the updater waited for it to be healthy${why}`);
+        }
+        if (s.active) {
+          up = true;
+          return null;
+        }
+        if (s.state === 'failed') throw new Hopeless('service_failed', `${what} failed${why}`);
+        if (s.restarting) throw new Hopeless('service_failed', `${what} ended and its service manager is restarting it${why}`);
+        if (s.stopped && up) throw new Hopeless('service_failed', `${what} is ${s.state}: it stopped after it was started${why}`);
+        if (s.state === 'activating' || s.state === 'deactivating') up = true; // someone had started it
+        return `${what} is ${s.state}${why}`;
       },
     ];
     if (version) {
@@ -287,7 +312,7 @@ export class AppDriver implements KindDriver {
         await recordStep(ctx, { step: 'start' });
         await this.manager.start(ctx.signal);
       }
-      await this.waitHealthy(ctx, restore ? null : run.fromVersion);
+      await this.waitHealthy(ctx, restore ? null : run.fromVersion, touched);
     } catch (error) {
       const why = (error as Error).message;
       const where = [

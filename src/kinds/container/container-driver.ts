@@ -170,10 +170,19 @@ export class ContainerDriver implements KindDriver {
     }
   }
 
-  /** Running (not restarting) on the expected image, Docker health healthy when it has one, health URL 200 with the version. */
+  /**
+   * Running on the expected image, Docker health healthy when it has one, health URL 200 with the
+   * version. A container that ended fails the wait at once (Hopeless), not at the timeout: exited
+   * or dead, restarting (its process ended and a restart policy brings it back), restarted since
+   * the first look (its RestartCount grew), or unhealthy by its own HEALTHCHECK. A health URL
+   * that answers an error is asked again until the timeout (a service may answer 503 while it starts).
+   */
   private async waitHealthy(ctx: StepContext, version: string | null, imageId: string | null): Promise<void> {
     const timeoutMs = (this.c.health?.timeoutSeconds ?? 60) * 1000;
     let containerId: string | null = null;
+    /** The RestartCount of the container at the first look (a container recreated since is looked at afresh). */
+    let first: { id: string; restarts: number } | null = null;
+    const times = (n: number) => (n === 1 ? 'once' : `${n} times`);
     const checks: Array<() => Promise<string | null>> = [
       async () => {
         containerId ??= await this.containerId(ctx.signal);
@@ -184,7 +193,15 @@ export class ContainerDriver implements KindDriver {
           return `${this.c.service}'s container is gone`;
         }
         if (imageId && s.imageId !== imageId) return `${this.c.service} runs image ${s.imageId.slice(7, 19)}, not ${imageId.slice(7, 19)}`;
-        if (s.restarting) return `container ${s.name} is restarting (exit code ${s.exitCode})`;
+        if (first?.id !== s.id) first = { id: s.id, restarts: s.restartCount };
+        // Before `running`: Docker says running during a restart back-off too.
+        if (s.restarting) {
+          throw new Hopeless('container_exited', `container ${s.name} exited with code ${s.exitCode} and Docker is restarting it (restarted ${times(s.restartCount)} so far)`);
+        }
+        if (s.restartCount > first.restarts) {
+          throw new Hopeless('container_exited', `container ${s.name} restarted ${times(s.restartCount - first.restarts)} while the updater waited for it to be healthy`);
+        }
+        if (s.status === 'created' || s.status === 'paused' || s.status === 'removing') return `container ${s.name} is ${s.status}`;
         if (!s.running) throw new Hopeless('container_exited', `container ${s.name} exited with code ${s.exitCode}${s.error ? ` (${s.error})` : ''}`);
         if (s.health === 'unhealthy') throw new Hopeless('health_failed', `container ${s.name} is unhealthy (Docker HEALTHCHECK)`);
         if (s.health === 'starting') return `container ${s.name}'s HEALTHCHECK is still starting`;
