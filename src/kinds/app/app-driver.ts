@@ -20,7 +20,8 @@ import { readVersionFile, versionFromFile } from '../../core/version-file.js';
 import type { Installed } from '../../core/installed.js';
 import type { Manifest } from '../../releases/manifest.js';
 import { parseVersion, plainVersion } from '../../core/versions.js';
-import { Hopeless, probeHealthUrl, waitUntilHealthy } from '../../services/health.js';
+import { probeHealthUrl, waitUntilHealthy } from '../../services/health.js';
+import { serviceWatch } from '../../services/service-watch.js';
 import { runCommand, tail } from '../../services/run-command.js';
 import { createServiceManager, type ServiceManager } from '../../services/service-manager.js';
 import { fsyncDir } from '../../util/fs-atomic.js';
@@ -224,39 +225,15 @@ export class AppDriver implements KindDriver {
 
   /**
    * Active and staying active for settleSeconds; health URL 200 with the version; VERSION as expected.
-   * `started`: the run has just started the service. A service that went down ends the wait at
-   * once (Hopeless) instead of at the timeout (docs/reliability.md, "A release that fails at once"):
-   * `failed`, restarting by itself after its process ended (or restarted since the first look),
-   * or stopped with nothing under way to start it once it had been started (by the run, or seen
-   * up during this wait). An answer that may still change (activating, a status command that
-   * hangs, a health URL that answers 503) waits, until the timeout.
+   * `started`: the run has just started the service. A service that goes down for good ends the
+   * wait at once, not at the timeout (serviceWatch); a health URL that answers an error is asked
+   * again until the timeout (a service may answer 503 while it starts).
    */
   private async waitHealthy(ctx: StepContext, version: string | null, started: boolean): Promise<void> {
     const pollMs = this.settings.pollMs ?? 100;
     const timeoutMs = (this.c.health?.timeoutSeconds ?? 60) * 1000;
-    const what = this.manager.description;
-    let up = started;
-    let firstRestarts: number | null = null;
-    const checks: Array<() => Promise<string | null>> = [
-      async () => {
-        const s = await this.manager.status(ctx.signal);
-        const why = s.detail ? ` (${s.detail})` : '';
-        if (s.restarts !== null) {
-          firstRestarts ??= s.restarts;
-          const more = s.restarts - firstRestarts;
-          if (more > 0) throw new Hopeless('service_failed', `${what} ended and was restarted by its service manager ${more === 1 ? 'once' : `${more} times`} while the updater waited for it to be healthy${why}`);
-        }
-        if (s.active) {
-          up = true;
-          return null;
-        }
-        if (s.state === 'failed') throw new Hopeless('service_failed', `${what} failed${why}`);
-        if (s.restarting) throw new Hopeless('service_failed', `${what} ended and its service manager is restarting it${why}`);
-        if (s.stopped && up) throw new Hopeless('service_failed', `${what} is ${s.state}: it stopped after it was started${why}`);
-        if (s.state === 'activating' || s.state === 'deactivating') up = true; // someone had started it
-        return `${what} is ${s.state}${why}`;
-      },
-    ];
+    const judge = serviceWatch(this.manager.description, started);
+    const checks: Array<() => Promise<string | null>> = [async () => judge(await this.manager.status(ctx.signal))];
     if (version) {
       checks.push(async () => {
         const installed = this.installed();
