@@ -15,6 +15,7 @@ import { benchBoot } from './boot.js';
 import { benchIdle } from './idle.js';
 import { benchReads } from './reads.js';
 import { benchCheckCpu } from './check-cpu.js';
+import { benchFailFast } from './fail-fast.js';
 import type { Section } from './util.js';
 
 const benches: Array<[string, () => Promise<Section>]> = [
@@ -27,6 +28,7 @@ const benches: Array<[string, () => Promise<Section>]> = [
   ['idle', benchIdle],
   ['reads', benchReads],
   ['check-cpu', benchCheckCpu],
+  ['fail-fast', benchFailFast],
 ];
 
 const only = process.argv.slice(2);

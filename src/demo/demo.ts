@@ -21,7 +21,7 @@ import type { Logger } from 'pino';
 import tar from 'tar-stream';
 import type { Config } from '../config/index.js';
 import type { AppComponent } from '../kinds/app/index.js';
-import { createServiceManager } from '../services/service-manager.js';
+import { createServiceManager, type CommandServiceManager } from '../services/service-manager.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 import { startFakeGitHub } from './local-github.js';
 
@@ -168,6 +168,26 @@ async function demoPort(file: string, fallback: number, what: string, logger: Lo
 
 const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 
+/**
+ * The demo's `command` service: `argv` started in `cwd` in the background, its pid in `pidFile`;
+ * stopped by that pid (waiting up to 5 s for it to end, then the pid file goes); running while that
+ * pid lives and is not a zombie. Where nothing reaps orphans promptly (a container whose PID 1 is
+ * not an init, some sandboxes), an app that has exited stays a zombie for a while, and `kill -0`
+ * alone calls it running: verify could not see that a release's app died, and stop would wait
+ * for the reaper (docs/reliability.md, "A release that fails at once fails fast").
+ */
+export function pidFileService(o: { cwd: string; env: Record<string, string>; argv: string[]; pidFile: string; logFile: string }): CommandServiceManager {
+  const pid = q(o.pidFile);
+  const env = Object.entries(o.env).map(([k, v]) => `${k}=${q(v)} `).join('');
+  const alive = `kill -0 "$p" 2>/dev/null && ! grep -qs '^State:[[:space:]]*Z' /proc/"$p"/status`;
+  return {
+    manager: 'command',
+    start: `cd ${q(o.cwd)} && ${env}nohup ${o.argv.map(q).join(' ')} >> ${q(o.logFile)} 2>&1 < /dev/null & echo $! > ${pid}`,
+    stop: `if [ -f ${pid} ]; then p=$(cat ${pid}); kill "$p" 2>/dev/null; i=0; while ${alive} && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; rm -f ${pid}; fi`,
+    status: `[ -f ${pid} ] && p=$(cat ${pid}) && ${alive}`,
+  };
+}
+
 /** The demo hub's name and the demo device's group (UPDATER_DEMO_HUB=1). */
 export const DEMO_HUB = { hub: 'dunebugger', group: 'demo-device' } as const;
 
@@ -209,12 +229,7 @@ export async function startDemo(base: Config, logger: Logger): Promise<Demo> {
     updateFirst: false,
     installPath: app,
     asset: 'sample-app-{version}.tar.gz',
-    service: {
-      manager: 'command',
-      start: `cd ${q(app)} && PORT=${port} nohup ${q(process.execPath)} server.mjs >> ${q(log)} 2>&1 < /dev/null & echo $! > ${q(pid)}`,
-      stop: `if [ -f ${q(pid)} ]; then p=$(cat ${q(pid)}); kill "$p" 2>/dev/null; i=0; while kill -0 "$p" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; rm -f ${q(pid)}; fi`,
-      status: `[ -f ${q(pid)} ] && kill -0 "$(cat ${q(pid)})" 2>/dev/null`,
-    },
+    service: pidFileService({ cwd: app, env: { PORT: String(port) }, argv: [process.execPath, 'server.mjs'], pidFile: pid, logFile: log }),
     health: { url: `http://127.0.0.1:${port}/health`, timeoutSeconds: 6 },
     minFreeMB: 0,
     settleSeconds: 3,

@@ -106,11 +106,18 @@ export class CommandManager implements ServiceManager {
     return !cannotRun(await this.run('status', signal));
   }
 
+  /**
+   * Exit 0: active. A clean non-zero exit says the service is not running: `stopped` (nothing
+   * supervises a command service, so nothing will start it by itself). A status command that hangs
+   * (`unknown`) or cannot be run (126/127) proves nothing either way: not `stopped`.
+   */
   async status(signal?: AbortSignal): Promise<ServiceStatus> {
     const r = await this.run('status', signal);
-    if (r.code === 0 && !r.timedOut) return { active: true, state: 'active', detail: null };
-    if (r.timedOut) return { active: false, state: 'unknown', detail: `status command ${this.outcome(r, 'status')}` };
-    return { active: false, state: 'inactive', detail: `status command ${this.outcome(r, 'status')}` };
+    const unsupervised = { restarting: false, restarts: null };
+    if (r.code === 0 && !r.timedOut) return { active: true, state: 'active', detail: null, stopped: false, ...unsupervised };
+    const detail = `status command ${this.outcome(r, 'status')}`;
+    if (r.timedOut) return { active: false, state: 'unknown', detail, stopped: false, ...unsupervised };
+    return { active: false, state: 'inactive', detail, stopped: typeof r.code === 'number' && !cannotRun(r), ...unsupervised };
   }
 
   async start(signal?: AbortSignal): Promise<void> {

@@ -30,6 +30,21 @@ export interface ServiceStatus {
   state: string;
   /** Why, when not active (systemd: `Result=exit-code, ExecMainStatus=3`); null when active. Never repeats `state`. */
   detail: string | null;
+  /**
+   * Not running, and nothing under way to start it: systemd `inactive` or `failed` with no job
+   * queued for the unit; a command service whose status command ran and exited non-zero (not
+   * 126/127, not timed out). Whether that is final depends on whether someone had started it: a
+   * service the updater has just started and that is `stopped` has ended (see the app driver's verify).
+   */
+  stopped: boolean;
+  /** The manager is about to start the service again by itself because its process ended (systemd: `activating`, SubState=auto-restart). */
+  restarting: boolean;
+  /**
+   * How many times the manager has restarted the service by itself since it was last started by
+   * hand (systemd: NRestarts); null when the manager does not count (command, or a systemd
+   * older than 235).
+   */
+  restarts: number | null;
 }
 
 export interface ServiceManager {

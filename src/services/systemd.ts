@@ -9,7 +9,14 @@
  * - `stop` of a stopped unit returns 0, of an unknown unit 5 ("not loaded");
  * - `docker exec C systemctl` exits 126 when the container has no systemctl.
  * - a crash-looping `Restart=` unit is `activating` (SubState=auto-restart) between attempts,
- *   then `failed` once its start limit is hit.
+ *   then `failed` once its start limit is hit; NRestarts counts those restarts (a start by hand
+ *   sets it back to 0), and the restart is a queued job (`Job=<id>`) during the back-off; while
+ *   the unit is up again between two crashes it is `active` with `Result=success`, so only
+ *   NRestarts tells that it crashed;
+ * - a unit waiting for its start job (at boot, behind its `After=` units) is `inactive` with
+ *   `Job=<id>`; with no job queued `Job=` is empty;
+ * - an inactive unit that nothing refers to is unloaded at once (garbage collected), which resets
+ *   its ExecMain* properties: an `inactive` unit does not tell whether its process ever ran.
  */
 import { constants } from 'node:os';
 import { UpdateError } from '../core/errors.js';
@@ -25,7 +32,7 @@ export function systemdUnitName(unit: string): string {
   return UNIT_SUFFIX.test(name) ? name : `${name}.service`;
 }
 
-export const SHOW_PROPERTIES = ['LoadState', 'ActiveState', 'SubState', 'Result', 'ExecMainCode', 'ExecMainStatus'] as const;
+export const SHOW_PROPERTIES = ['LoadState', 'ActiveState', 'SubState', 'Result', 'ExecMainCode', 'ExecMainStatus', 'NRestarts', 'Job'] as const;
 export type UnitProperties = Partial<Record<(typeof SHOW_PROPERTIES)[number], string>> & Record<string, string | undefined>;
 
 /** `Key=Value` lines of `systemctl show`, in any order; the value is everything after the first `=`. */
@@ -107,7 +114,7 @@ export class SystemdManager implements ServiceManager {
     return `${this.command} ${verb} ${this.unit} failed (${how})${words ? `: ${words}` : ''}`;
   }
 
-  /** The unit's properties (LoadState, ActiveState, SubState, Result, ExecMainCode, ExecMainStatus). */
+  /** The unit's properties (LoadState, ActiveState, SubState, Result, ExecMainCode, ExecMainStatus, NRestarts, Job). */
   async show(signal?: AbortSignal): Promise<UnitProperties> {
     const args = ['show', ...SHOW_PROPERTIES.map((p) => `--property=${p}`), '--', this.unit];
     const r = await this.run(args, this.queryTimeoutMs, signal, 'service_status_failed');
@@ -170,5 +177,13 @@ export function toStatus(p: UnitProperties): ServiceStatus {
   const state = p.ActiveState || 'unknown';
   // `systemctl is-active` counts reloading as running too.
   const active = state === 'active' || state === 'reloading';
-  return { active, state, detail: active ? null : describeUnit(p) };
+  const restarts = p.NRestarts && /^\d+$/.test(p.NRestarts) ? Number(p.NRestarts) : null;
+  return {
+    active,
+    state,
+    detail: active ? null : describeUnit(p),
+    stopped: (state === 'inactive' || state === 'failed') && !p.Job,
+    restarting: state === 'activating' && p.SubState === 'auto-restart',
+    restarts,
+  };
 }

@@ -4,6 +4,8 @@
  * a fake GitHub offering release tarballs, and a real core (src/main.ts) with the app kind.
  * Releases come in a top-level folder with a plain VERSION, or shaped like the real DuneBugger
  * core (`layout: 'core'`: no top-level folder, app/config/dunebugger.conf, a JSON VERSION).
+ * With `manager: 'command'` the same app runs on this machine instead, started, stopped and asked
+ * by shell commands with a pid file, as the embedded demo runs its app (src/demo/demo.ts).
  */
 import { chmodSync, mkdirSync, readFileSync, writeFileSync, readdirSync, lstatSync, readlinkSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -12,18 +14,37 @@ import { execFileSync } from 'node:child_process';
 import type { Journal } from '../../src/journal/journal.js';
 import type { Engine } from '../../src/engine/engine.js';
 import type { AppComponent } from '../../src/kinds/app/index.js';
+import type { ServiceManagerConfig } from '../../src/services/service-manager.js';
 import { startFakeGitHub, type FakeAssetSpec, type FakeGitHub } from '../../src/demo/local-github.js';
+import { pidFileService } from '../../src/demo/demo.js';
 import { createCore, type Core } from '../../src/main.js';
 import { testConfig, testLogger } from './harness.js';
 import { freePort, run, type Bed } from './testbed.js';
 
+/**
+ * What a release's app does: `good`; `unhealthy`: /health answers 500; `exit`: the process exits 3
+ * at once, before it listens; `unavailable`: /health answers 503 (`starting`) for the release's
+ * `unavailableSeconds` after the process started (for ever without), then 200.
+ */
+export type Behaviour = 'good' | 'unhealthy' | 'exit' | 'unavailable';
+
 /** app.py: serves /health with the VERSION; BEHAVIOUR tweaks it per release. */
-export function appPy(behaviour: 'good' | 'unhealthy' | 'exit'): string {
-  return `import http.server, json, os, sys
+export function appPy(behaviour: Behaviour, unavailableSeconds?: number): string {
+  const until = behaviour !== 'unavailable' ? '0' : unavailableSeconds === undefined ? "float('inf')" : `time.monotonic() + ${unavailableSeconds}`;
+  return `import http.server, json, os, sys, time
 HERE = os.path.dirname(os.path.abspath(__file__))
 VERSION = open(os.path.join(HERE, 'VERSION')).read().strip()
+UNAVAILABLE_UNTIL = ${until}
 ${behaviour === 'exit' ? 'sys.exit(3)\n' : ''}class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
+        if time.monotonic() < UNAVAILABLE_UNTIL:
+            body = json.dumps({'status': 'starting', 'version': VERSION}).encode()
+            self.send_response(503)
+            self.send_header('content-type', 'application/json')
+            self.send_header('content-length', str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         ok = ${behaviour === 'unhealthy' ? 'False' : 'True'}
         body = json.dumps({'status': 'ok' if ok else 'broken', 'version': VERSION}).encode()
         self.send_response(200 if ok else 500)
@@ -79,7 +100,9 @@ export const CORE_ROOT = ['app', 'requirements.txt', 'VERSION', 'CHANGELOG.md', 
 
 export interface ReleaseSpec {
   version: string;
-  behaviour?: 'good' | 'unhealthy' | 'exit';
+  behaviour?: Behaviour;
+  /** With behaviour `unavailable`: how long /health answers 503 after the start (default: for ever). */
+  unavailableSeconds?: number;
   /**
    * `folder` (the default): the tree in a `sample-app-<version>/` folder, a plain VERSION.
    * `core`: as the real DuneBugger core ships it: no top-level folder; app/ (main.py,
@@ -100,7 +123,7 @@ export interface ReleaseSpec {
 export function writeTree(dir: string, spec: ReleaseSpec): void {
   mkdirSync(join(dir, 'lib'), { recursive: true });
   writeFileSync(join(dir, 'VERSION'), `${spec.version}\n`);
-  writeFileSync(join(dir, 'app.py'), appPy(spec.behaviour ?? 'good'));
+  writeFileSync(join(dir, 'app.py'), appPy(spec.behaviour ?? 'good', spec.unavailableSeconds));
   chmodSync(join(dir, 'app.py'), 0o755);
   writeFileSync(join(dir, 'lib', 'data.txt'), `data of ${spec.version}\n`);
   if (spec.requirements !== undefined) writeFileSync(join(dir, 'requirements.txt'), spec.requirements);
@@ -109,7 +132,9 @@ export function writeTree(dir: string, spec: ReleaseSpec): void {
 /** Makes `dir` hold the app at `version` in the core layout. */
 export function writeCoreTree(dir: string, spec: ReleaseSpec): void {
   mkdirSync(join(dir, 'app', 'config'), { recursive: true });
-  writeFileSync(join(dir, 'app', 'main.py'), corePy(spec.behaviour ?? 'good'));
+  const behaviour = spec.behaviour ?? 'good';
+  if (behaviour === 'unavailable') throw new Error('the core layout has no `unavailable` behaviour: use the folder layout');
+  writeFileSync(join(dir, 'app', 'main.py'), corePy(behaviour));
   chmodSync(join(dir, 'app', 'main.py'), 0o755);
   if (spec.conf !== null) writeFileSync(join(dir, 'app', 'config', 'dunebugger.conf'), spec.conf ?? RELEASE_CONF);
   writeFileSync(join(dir, 'requirements.txt'), spec.requirements ?? '# nothing needed\n');
@@ -153,6 +178,7 @@ export interface AppWorld {
   installPath: string;
   backupDir: string;
   dataDir: string;
+  /** The systemd unit (systemd worlds); the pid file's name stem for command worlds. */
   unit: string;
   port: number;
   component: AppComponent;
@@ -161,11 +187,11 @@ export interface AppWorld {
   journal: Journal;
   engine: Engine;
   systemctl: (...args: string[]) => Promise<{ code: number; stdout: string; stderr: string }>;
+  /** Whether the app runs, as its service manager says (systemd: is-active; command: the status command). */
+  running(): Promise<boolean>;
   health(): Promise<{ status: number; body: unknown }>;
   close(): Promise<void>;
 }
-
-let counter = 0;
 
 export interface AppWorldOptions {
   /** A venv of its own for requirements.txt (true), or the path of one made by `sharedVenv`. */
@@ -176,7 +202,20 @@ export interface AppWorldOptions {
   layout?: 'folder' | 'core';
   /** The component's `preserve` globs. */
   preserve?: string[];
+  /** How the app is run: a systemd unit in the bed's container (default), or shell commands here, as the demo does. */
+  manager?: 'systemd' | 'command';
+  /** The unit's `Restart=` (default `no`), with `RestartSec=` `restartSec` (default 1) and no start limit in reach. */
+  restart?: 'no' | 'on-failure' | 'always';
+  restartSec?: number;
+  /** The component's settleSeconds (default 1). */
+  settleSeconds?: number;
 }
+
+let counter = 0;
+
+/** The Python that runs the app on this machine (command worlds): an absolute path, as a start command should use. */
+let hostPython: string | null = null;
+const python = () => (hostPython ??= execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim());
 
 export async function appWorld(bed: Bed, releases: ReleaseSpec[], options: AppWorldOptions = {}): Promise<AppWorld> {
   process.env.DOCKER_HOST = bed.dockerHost;
@@ -193,12 +232,28 @@ export async function appWorld(bed: Bed, releases: ReleaseSpec[], options: AppWo
   const port = await freePort();
   const unit = `sample-app-${id}`;
   const dexec = (...args: string[]) => run('docker', ['exec', bed.systemd, ...args], bed.env);
-  const unitFile = join(base, `${unit}.service`);
-  writeFileSync(unitFile, `[Unit]\nDescription=sample app ${id}\n[Service]\nType=simple\nEnvironment=PORT=${port}\nExecStart=/usr/bin/python3 ${main}\nRestart=no\n[Install]\nWantedBy=multi-user.target\n`);
-  await dexec('cp', unitFile, `/etc/systemd/system/${unit}.service`);
-  await dexec('systemctl', 'daemon-reload');
-  const started = await dexec('systemctl', 'start', unit);
-  if (started.code !== 0) throw new Error(`cannot start ${unit}: ${started.stderr}`);
+  const manager = options.manager ?? 'systemd';
+  let service: ServiceManagerConfig;
+  if (manager === 'systemd') {
+    const unitFile = join(base, `${unit}.service`);
+    const restart = options.restart ?? 'no';
+    const limits = restart === 'no' ? '' : 'StartLimitIntervalSec=600\nStartLimitBurst=1000\n';
+    const restartLines = restart === 'no' ? 'Restart=no\n' : `Restart=${restart}\nRestartSec=${options.restartSec ?? 1}\n`;
+    writeFileSync(unitFile, `[Unit]\nDescription=sample app ${id}\n${limits}[Service]\nType=simple\nEnvironment=PORT=${port}\nExecStart=/usr/bin/python3 ${main}\n${restartLines}[Install]\nWantedBy=multi-user.target\n`);
+    await dexec('cp', unitFile, `/etc/systemd/system/${unit}.service`);
+    await dexec('systemctl', 'daemon-reload');
+    const started = await dexec('systemctl', 'start', unit);
+    if (started.code !== 0) throw new Error(`cannot start ${unit}: ${started.stderr}`);
+    service = { manager: 'systemd', unit, systemctl: ['docker', 'exec', bed.systemd, 'systemctl'] };
+  } else {
+    // The demo's commands (src/demo/demo.ts), with Python for Node.
+    service = pidFileService({ cwd: installPath, env: { PORT: String(port) }, argv: [python(), options.layout === 'core' ? 'app/main.py' : 'app.py'], pidFile: join(base, `${unit}.pid`), logFile: join(base, `${unit}.log`) });
+  }
+  const commands = service.manager === 'command' ? service : null;
+  if (commands) {
+    const started = await run('sh', ['-c', commands.start]);
+    if (started.code !== 0) throw new Error(`cannot start the app: ${started.stderr}`);
+  }
   let venv: string | undefined = typeof options.venv === 'string' ? options.venv : undefined;
   if (options.venv === true) {
     venv = join(base, 'venv');
@@ -225,10 +280,10 @@ export async function appWorld(bed: Bed, releases: ReleaseSpec[], options: AppWo
     updateFirst: false,
     installPath,
     asset: 'sample-app-{version}.tar.gz',
-    service: { manager: 'systemd', unit, systemctl: ['docker', 'exec', bed.systemd, 'systemctl'] },
+    service,
     health: { url: `http://127.0.0.1:${port}/health`, timeoutSeconds: options.healthTimeoutSeconds ?? 10 },
     minFreeMB: 1,
-    settleSeconds: 1,
+    settleSeconds: options.settleSeconds ?? 1,
     maxDownloadMB: 64,
     ...(venv ? { venv, pipInstall: ['docker', 'exec', bed.systemd, join(venv, 'bin', 'pip'), 'install', '--no-index'] } : {}),
     ...(options.preserve ? { preserve: options.preserve } : {}),
@@ -247,6 +302,7 @@ export async function appWorld(bed: Bed, releases: ReleaseSpec[], options: AppWo
       return { status: 0, body: String(error) };
     }
   };
+  const running = async () => (commands ? (await run('sh', ['-c', commands.status])).code === 0 : (await dexec('systemctl', 'is-active', unit)).stdout.trim() === 'active');
   return {
     base,
     installPath,
@@ -260,12 +316,17 @@ export async function appWorld(bed: Bed, releases: ReleaseSpec[], options: AppWo
     journal: core.journal,
     engine: core.engine,
     systemctl: (...args) => dexec('systemctl', ...args),
+    running,
     health,
     async close() {
-      await dexec('systemctl', 'stop', unit);
-      await dexec('rm', '-f', `/etc/systemd/system/${unit}.service`);
-      await dexec('systemctl', 'daemon-reload');
-      await dexec('systemctl', 'reset-failed');
+      if (commands) {
+        await run('sh', ['-c', commands.stop]);
+      } else {
+        await dexec('systemctl', 'stop', unit);
+        await dexec('rm', '-f', `/etc/systemd/system/${unit}.service`);
+        await dexec('systemctl', 'daemon-reload');
+        await dexec('systemctl', 'reset-failed');
+      }
       await core.close();
       await gh.close();
       await run('rm', ['-rf', base]);

@@ -1,6 +1,8 @@
 /**
  * A compose project of the sample service on the real test bed, a fake GitHub offering its
  * releases, and a real core (src/main.ts) with the container kind over a real SQLite file.
+ * The sample images (test/env/up.sh): 1.0.0 good, 1.1.0 good with a HEALTHCHECK, 1.2.0 without
+ * /health (404), 1.3.0 exits 3 at once.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -16,7 +18,14 @@ import { freePort, run, type Bed } from './testbed.js';
 
 export const SAMPLE_TAGS = ['v1.0.0', 'v1.1.0', 'v1.2.0', 'v1.3.0', 'v9.9.9'];
 
-export function composeText(registry: string, tag: string, port: number): string {
+export interface ComposeExtras {
+  /** The service's `restart:` policy (none by default), as DuneBugger's compose files set one. */
+  restart?: 'no' | 'on-failure' | 'always' | 'unless-stopped';
+  /** Mounts ./cgi-bin at /www/cgi-bin (the images' busybox httpd runs CGI from there). */
+  cgi?: boolean;
+}
+
+export function composeText(registry: string, tag: string, port: number, extras: ComposeExtras = {}): string {
   return [
     '# The sample stack. Comments, order and quoting must survive an update.',
     'version: "2.4"',
@@ -25,8 +34,30 @@ export function composeText(registry: string, tag: string, port: number): string
     `    image: "${registry}/sample:${tag}"`,
     '    network_mode: host',
     '    init: true',
+    ...(extras.restart ? [`    restart: ${extras.restart}`] : []),
+    ...(extras.cgi ? ['    volumes:', '      - ./cgi-bin:/www/cgi-bin:ro'] : []),
     '    environment:',
     `      PORT: "${port}"`,
+    '',
+  ].join('\n');
+}
+
+/**
+ * A CGI health route for every version of the sample image: 200 `{"status":"ok","version":…}` from
+ * the image's /VERSION, except that `version` answers 503 (`starting`) for `seconds` after its
+ * first health request (for ever without). Whole seconds, as busybox `date +%s` counts them.
+ */
+export function healthCgi(unavailable: { version: string; seconds?: number }): string {
+  return [
+    '#!/bin/sh',
+    'v=$(cat /VERSION)',
+    '[ -f /tmp/first-health ] || date +%s > /tmp/first-health',
+    'age=$(( $(date +%s) - $(cat /tmp/first-health) ))',
+    `if [ "$v" = "${unavailable.version}" ]${unavailable.seconds === undefined ? '' : ` && [ "$age" -lt ${unavailable.seconds} ]`}; then`,
+    `  printf 'Status: 503 Service Unavailable\\r\\nContent-Type: application/json\\r\\n\\r\\n{"status":"starting","version":"%s"}\\n' "$v"`,
+    'else',
+    `  printf 'Content-Type: application/json\\r\\n\\r\\n{"status":"ok","version":"%s"}\\n' "$v"`,
+    'fi',
     '',
   ].join('\n');
 }
@@ -49,7 +80,21 @@ export interface ContainerWorld {
   close(): Promise<void>;
 }
 
-export async function containerWorld(bed: Bed, options: { retention?: number; healthTimeoutSeconds?: number; startTag?: string; journalDir?: string } = {}): Promise<ContainerWorld> {
+export interface ContainerWorldOptions {
+  retention?: number;
+  healthTimeoutSeconds?: number;
+  startTag?: string;
+  journalDir?: string;
+  /** The service's compose `restart:` policy. */
+  restart?: ComposeExtras['restart'];
+  /**
+   * The health URL is a CGI route (/cgi-bin/health, see healthCgi) instead of the images' static
+   * /health: `version` answers 503 for a while, or for ever.
+   */
+  unavailable?: { version: string; seconds?: number };
+}
+
+export async function containerWorld(bed: Bed, options: ContainerWorldOptions = {}): Promise<ContainerWorld> {
   process.env.DOCKER_HOST = bed.dockerHost;
   const dir = tempDir('updater-ct-');
   const port = await freePort();
@@ -57,7 +102,11 @@ export async function containerWorld(bed: Bed, options: { retention?: number; he
   const composeDir = join(dir, `stack${basename(dir).replace(/[^a-z0-9]/gi, '').toLowerCase()}`);
   mkdirSync(composeDir);
   const composeFile = join(composeDir, 'docker-compose.yml');
-  writeFileSync(composeFile, composeText(bed.registry, options.startTag ?? '1.0.0', port));
+  if (options.unavailable) {
+    mkdirSync(join(composeDir, 'cgi-bin'));
+    writeFileSync(join(composeDir, 'cgi-bin', 'health'), healthCgi(options.unavailable), { mode: 0o755 });
+  }
+  writeFileSync(composeFile, composeText(bed.registry, options.startTag ?? '1.0.0', port, { restart: options.restart, cgi: Boolean(options.unavailable) }));
   const backupDir = join(dir, 'backups');
   mkdirSync(backupDir);
   const tool = (await detectCompose())!;
@@ -73,7 +122,7 @@ export async function containerWorld(bed: Bed, options: { retention?: number; he
     repo: 'o/sample',
     composeFile,
     service: 'sample',
-    health: { url: `http://127.0.0.1:${port}/health`, timeoutSeconds: options.healthTimeoutSeconds ?? 8 },
+    health: { url: `http://127.0.0.1:${port}/${options.unavailable ? 'cgi-bin/health' : 'health'}`, timeoutSeconds: options.healthTimeoutSeconds ?? 8 },
     minFreeMB: 1,
   } as ContainerComponent;
   const core = createCore({

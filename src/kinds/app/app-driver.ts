@@ -21,7 +21,8 @@ import { readVersionFile, versionFromFile } from '../../core/version-file.js';
 import type { Installed } from '../../core/installed.js';
 import type { Manifest } from '../../releases/manifest.js';
 import { parseVersion, plainVersion } from '../../core/versions.js';
-import { Hopeless, probeHealthUrl, waitUntilHealthy } from '../../services/health.js';
+import { probeHealthUrl, waitUntilHealthy } from '../../services/health.js';
+import { serviceWatch } from '../../services/service-watch.js';
 import { runCommand, tail } from '../../services/run-command.js';
 import { createServiceManager, type ServiceManager } from '../../services/service-manager.js';
 import { fsyncDir } from '../../util/fs-atomic.js';
@@ -276,21 +277,22 @@ export class AppDriver implements KindDriver {
   }
 
   async verify(run: UpdateContext, ctx: StepContext): Promise<void> {
-    await this.waitHealthy(ctx, run.toVersion);
+    // Verify follows apply, which ended by starting the service (in this process, or in the one
+    // that crashed during verify: the start had succeeded then too).
+    await this.waitHealthy(ctx, run.toVersion, true);
   }
 
-  /** Active and staying active for settleSeconds; health URL 200 with the version; VERSION as expected. */
-  private async waitHealthy(ctx: StepContext, version: string | null): Promise<void> {
+  /**
+   * Active and staying active for settleSeconds; health URL 200 with the version; VERSION as expected.
+   * `started`: the run has just started the service. A service that goes down for good ends the
+   * wait at once, not at the timeout (serviceWatch); a health URL that answers an error is asked
+   * again until the timeout (a service may answer 503 while it starts).
+   */
+  private async waitHealthy(ctx: StepContext, version: string | null, started: boolean): Promise<void> {
     const pollMs = this.settings.pollMs ?? 100;
     const timeoutMs = (this.c.health?.timeoutSeconds ?? 60) * 1000;
-    const checks: Array<() => Promise<string | null>> = [
-      async () => {
-        const s = await this.manager.status(ctx.signal);
-        if (s.active) return null;
-        if (s.state === 'failed') throw new Hopeless('service_failed', `${this.manager.description} failed${s.detail ? ` (${s.detail})` : ''}`);
-        return `${this.manager.description} is ${s.state}${s.detail ? ` (${s.detail})` : ''}`;
-      },
-    ];
+    const judge = serviceWatch(this.manager.description, started);
+    const checks: Array<() => Promise<string | null>> = [async () => judge(await this.manager.status(ctx.signal))];
     if (version) {
       checks.push(async () => {
         const installed = this.installed();
@@ -346,7 +348,7 @@ export class AppDriver implements KindDriver {
         await recordStep(ctx, { step: 'start' });
         await this.manager.start(ctx.signal);
       }
-      await this.waitHealthy(ctx, restore ? null : run.fromVersion);
+      await this.waitHealthy(ctx, restore ? null : run.fromVersion, touched);
     } catch (error) {
       const why = (error as Error).message;
       const where = [

@@ -16,7 +16,7 @@ export const systemdManagerSchema = z.strictObject({
 
 export const commandManagerSchema = z.strictObject({
   manager: z.literal('command'),
-  start: nonEmpty('a shell command').meta({ description: 'Shell command that starts the service.' }),
+  start: nonEmpty('a shell command').meta({ description: 'Shell command that starts the service. Once it returns, `status` must say running: after an update, a status that says not running fails verify at once.' }),
   stop: nonEmpty('a shell command').meta({ description: 'Shell command that stops the service.' }),
   status: nonEmpty('a shell command').meta({ description: 'Shell command that exits 0 when the service is running.' }),
 });

@@ -14,13 +14,14 @@ import type { Installed } from '../../core/installed.js';
 import { readComposeVersion } from './installed.js';
 import type { Manifest } from '../../releases/manifest.js';
 import { parseVersion, plainVersion } from '../../core/versions.js';
-import { Hopeless, probeHealthUrl, waitUntilHealthy } from '../../services/health.js';
+import { probeHealthUrl, waitUntilHealthy } from '../../services/health.js';
 import { writeFileAtomic } from '../../util/fs-atomic.js';
 import { listBackups, newBackupPath, pruneBackups, requireFreeSpace, requireWritable } from '../backups.js';
 import type { KindDriver } from '../kind.js';
 import { releaseOf } from '../../releases/facts.js';
 import { ComposeCli } from './compose-cli.js';
 import { ComposeFile } from './compose-file.js';
+import { containerWatch } from './container-watch.js';
 import type { DockerEngine } from './engine-api.js';
 import { backupOf, recordStep, stepsTaken, type ContainerBackup } from './records.js';
 
@@ -170,10 +171,16 @@ export class ContainerDriver implements KindDriver {
     }
   }
 
-  /** Running (not restarting) on the expected image, Docker health healthy when it has one, health URL 200 with the version. */
+  /**
+   * Running on the expected image, Docker health healthy when it has one, health URL 200 with the
+   * version. A container that goes down (exits, restarts, turns unhealthy) ends the wait at once,
+   * not at the timeout (containerWatch); a health URL that answers an error is asked again until
+   * the timeout (a service may answer 503 while it starts).
+   */
   private async waitHealthy(ctx: StepContext, version: string | null, imageId: string | null): Promise<void> {
     const timeoutMs = (this.c.health?.timeoutSeconds ?? 60) * 1000;
     let containerId: string | null = null;
+    const judge = containerWatch(imageId);
     const checks: Array<() => Promise<string | null>> = [
       async () => {
         containerId ??= await this.containerId(ctx.signal);
@@ -183,12 +190,7 @@ export class ContainerDriver implements KindDriver {
           containerId = null;
           return `${this.c.service}'s container is gone`;
         }
-        if (imageId && s.imageId !== imageId) return `${this.c.service} runs image ${s.imageId.slice(7, 19)}, not ${imageId.slice(7, 19)}`;
-        if (s.restarting) return `container ${s.name} is restarting (exit code ${s.exitCode})`;
-        if (!s.running) throw new Hopeless('container_exited', `container ${s.name} exited with code ${s.exitCode}${s.error ? ` (${s.error})` : ''}`);
-        if (s.health === 'unhealthy') throw new Hopeless('health_failed', `container ${s.name} is unhealthy (Docker HEALTHCHECK)`);
-        if (s.health === 'starting') return `container ${s.name}'s HEALTHCHECK is still starting`;
-        return null;
+        return judge(s);
       },
     ];
     if (this.c.health?.url) {

@@ -18,6 +18,9 @@ export interface ContainerState {
   id: string;
   name: string;
   imageId: string;
+  /** Docker's State.Status: `created`, `running`, `paused`, `restarting`, `removing`, `exited` or `dead`. */
+  status: string;
+  /** True while restarting too (Docker counts a container in its restart back-off as running). */
   running: boolean;
   restarting: boolean;
   exitCode: number;
@@ -157,6 +160,7 @@ export class DockerEngine {
         id: c.Id,
         name: c.Name.replace(/^\//, ''),
         imageId: c.Image,
+        status: c.State.Status,
         running: c.State.Running,
         restarting: c.State.Restarting,
         exitCode: c.State.ExitCode,
