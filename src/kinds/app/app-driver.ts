@@ -409,6 +409,14 @@ export class AppDriver implements KindDriver {
         log.info({ path: join(this.downloads.dir, name) }, 'removing a download cut short');
         rmSync(join(this.downloads.dir, name), { force: true });
       }
+      // A kept download of the version now installed is of no more use: its run ended (a crash
+      // after its end skipped finalize, which removes it); a dry run's of another version stays.
+      const installed = this.installed().version;
+      const asset = installed ? this.c.asset.replaceAll('{version}', plainVersion(installed)) : null;
+      if (asset && existsSync(join(this.downloads.dir, asset))) {
+        log.info({ path: join(this.downloads.dir, asset) }, 'removing the kept download of the installed version');
+        this.downloads.remove(asset);
+      }
     }
   }
 
