@@ -76,7 +76,7 @@ test('listing maps GitHub fields and sends the API headers, without a token when
     tag: 'v1.2.0',
     name: 'v1.2.0',
     notes: '## Changes\n- faster',
-    url: 'https://github.com/acme/widget/releases/tag/v1.2.0',
+    url: `${fake.url}/acme/widget/releases/tag/v1.2.0`,
     draft: false,
     prerelease: false,
     publishedAt: '2026-03-01T10:00:00Z',
