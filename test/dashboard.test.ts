@@ -286,9 +286,11 @@ describe('dashboard in Chromium, on the demo', { skip, timeout: 240_000 }, () =>
   it('updates all from the button: disabled while the run goes on, the end told in the notice; a refusal shown as for the other buttons', async () => {
     const all = page.locator('[data-testid=update-all]');
     await page.locator('[data-testid=update-all]:not([disabled])').waitFor();
+    const previous = (await page.locator(timeline).getAttribute('data-run')) ?? '';
     await all.click();
     // The only component with an update is sample-app, whose latest (1.2.0) fails its health check.
-    await page.locator(row('verify')).waitFor({ timeout: 30_000 });
+    // This run's verify, not the previous run's, which the timeline shows until this one appears.
+    await page.locator(`${timeline}:not([data-run="${previous}"]) [data-testid=timeline-row][data-state=verify]`).waitFor({ timeout: 30_000 });
     assert.ok(await all.isDisabled(), 'Update all is disabled while a run is active');
     assert.match(await text(page, '[data-testid=run-title]'), /sample-app · update · 1\.1\.0 → 1\.2\.0/);
     const ended = page.locator('[data-testid=notice]:has-text("Update all: Stopped at sample-app")');

@@ -96,10 +96,20 @@ async function loadRun(id: number): Promise<RunState> {
 }
 
 const loadTimers = new Map<number, number>();
-/** Live rows lack the event and the server's time: fetch the run shortly after (once per burst). */
+/**
+ * Live rows lack the event and the server's time: fetch the run shortly after (once per 250 ms at
+ * most). A pending fetch is not put off by the next message: a download's steady progress would
+ * otherwise hold the run's versions back until it ends.
+ */
 function loadRunSoon(id: number): void {
-  clearTimeout(loadTimers.get(id));
-  loadTimers.set(id, window.setTimeout(() => void loadRun(id).catch(() => undefined), 250));
+  if (loadTimers.has(id)) return;
+  loadTimers.set(
+    id,
+    window.setTimeout(() => {
+      loadTimers.delete(id);
+      void loadRun(id).catch(() => undefined);
+    }, 250),
+  );
 }
 
 async function refresh(): Promise<void> {
