@@ -138,7 +138,12 @@ export class HubLink {
             (error: unknown) => {
               if (this.closed) return;
               const why = message(error);
-              if (/not connected|disconnected before/i.test(why)) {
+              // Refused by the hub (its ack carries an error) or not acked in time (it may have
+              // arrived): dropped. Anything else is the connection going away under the send
+              // ("not connected", "disconnected before…", the socket closing): kept and sent again.
+              const refused = typeof error === 'object' && error !== null && (error as { errorDetail?: unknown }).errorDetail !== undefined;
+              const timedOut = error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError');
+              if (!refused && !timedOut) {
                 // Away (resuming, or a new connection being made): kept, back in its place.
                 this.away = true;
                 this.setStatus('disconnected');
