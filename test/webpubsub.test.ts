@@ -25,6 +25,8 @@ interface Heard {
   subject: string;
   body: unknown;
   source?: string;
+  /** When it was received (Date.now()). */
+  at: number;
 }
 
 /** The frontend: joins the device's group and sends `{subject, body, connectionId}` there, as dunebugger-fe does. */
@@ -32,22 +34,27 @@ class Frontend {
   readonly heard: Heard[] = [];
   private client!: WebPubSubClient;
 
-  constructor(private readonly hub: LocalWebPubSub) {}
+  constructor(
+    private readonly hub: LocalWebPubSub,
+    private readonly group = GROUP,
+    private readonly userId = 'frontend-user',
+  ) {}
 
   async open(): Promise<void> {
-    const url = await this.hub.clientUrl({ userId: 'frontend-user', roles: [`webpubsub.joinLeaveGroup.${GROUP}`, `webpubsub.sendToGroup.${GROUP}`] });
+    const url = await this.hub.clientUrl({ userId: this.userId, roles: [`webpubsub.joinLeaveGroup.${this.group}`, `webpubsub.sendToGroup.${this.group}`] });
     this.client = new WebPubSubClient(url, { protocol: WebPubSubJsonReliableProtocol(), messageRetryOptions: { maxRetries: 0 } });
     this.client.on('group-message', (e) => {
       const d = e.message.data as Heard;
-      if (d && typeof d === 'object' && d.source === 'controller') this.heard.push(d);
+      if (d && typeof d === 'object' && d.source === 'controller') this.heard.push({ ...d, at: Date.now() });
     });
     await this.client.start();
-    await this.client.joinGroup(GROUP);
+    await this.client.joinGroup(this.group);
   }
 
-  async send(subject: string, body: unknown): Promise<number> {
+  /** Sends `{subject, body, connectionId}` (and `extra`); answers where the replies to it start in `heard`. */
+  async send(subject: string, body: unknown, extra: Record<string, unknown> = {}): Promise<number> {
     const from = this.heard.length;
-    await this.client.sendToGroup(GROUP, { subject, body, connectionId: 'fe-conn' }, 'json', { noEcho: true });
+    await this.client.sendToGroup(this.group, { subject, body, connectionId: 'fe-conn', ...extra }, 'json', { noEcho: true });
     return from;
   }
 
@@ -196,22 +203,12 @@ test('the update-first rule and "manual_confirmation": remote, then core, in ord
   const h = openComponents(root, [{ name: 'core' }, { name: 'remote', updateFirst: true }], { stepDelayMs: 20 });
   const group = 'two-components';
   const transport = startWebPubSub(h.core.app, { connectionString: hub.connectionString, hub: 'dunebugger', group, controller: true }, testLogger(), { link: { retryDelayMs: 100 } });
-  const heard: Heard[] = [];
-  const url = await hub.clientUrl({ userId: 'fe-2', roles: [`webpubsub.joinLeaveGroup.${group}`, `webpubsub.sendToGroup.${group}`] });
-  const client = new WebPubSubClient(url, { protocol: WebPubSubJsonReliableProtocol(), messageRetryOptions: { maxRetries: 0 } });
-  client.on('group-message', (e) => {
-    const d = e.message.data as Heard;
-    if (d?.source === 'controller') heard.push(d);
-  });
-  const send = async (subject: string, body: unknown) => {
-    const from = heard.length;
-    await client.sendToGroup(group, { subject, body, connectionId: 'fe-2' }, 'json', { noEcho: true });
-    return from;
-  };
-  const next = (subject: string, from: number, ok: (b: any) => boolean = () => true, timeoutMs = 30_000) => waitFor(`${subject}`, async () => heard.slice(from).find((m) => m.subject === subject && ok(m.body))?.body as any, timeoutMs);
+  const client = new Frontend(hub, group, 'fe-2');
+  const { heard } = client;
+  const send = (subject: string, body: unknown) => client.send(subject, body);
+  const next = (subject: string, from: number) => client.next(subject, from);
   try {
-    await client.start();
-    await client.joinGroup(group);
+    await client.open();
     await waitFor('the transport in its group', async () => transport.link.status === 'connected');
     let from = await send('updater.check_updates', 'null');
     await next('update_check_result', from);
@@ -263,30 +260,24 @@ test('heartbeats repeat until the requests stop; controller: false leaves contro
   const h = openComponents(root, [{ name: 'core' }]);
   const group = 'beats';
   const transport = startWebPubSub(h.core.app, { connectionString: hub.connectionString, hub: 'dunebugger', group, controller: false }, testLogger(), { heartbeatEveryMs: 200, heartbeatForMs: 700, link: { retryDelayMs: 100 } });
-  const heard: Array<Heard & { at: number }> = [];
-  const client = new WebPubSubClient(await hub.clientUrl({ userId: 'fe-3', roles: [`webpubsub.joinLeaveGroup.${group}`, `webpubsub.sendToGroup.${group}`] }), { protocol: WebPubSubJsonReliableProtocol(), messageRetryOptions: { maxRetries: 0 } });
-  client.on('group-message', (e) => {
-    const d = e.message.data as Heard;
-    if (d?.source === 'controller') heard.push({ ...d, at: Date.now() });
-  });
-  const send = (data: object) => client.sendToGroup(group, data, 'json', { noEcho: true });
+  const client = new Frontend(hub, group, 'fe-3');
+  const { heard } = client;
   try {
-    await client.start();
-    await client.joinGroup(group);
+    await client.open();
     await waitFor('the transport in its group', async () => transport.link.status === 'connected');
     await new Promise((r) => setTimeout(r, 300));
     heard.length = 0;
-    await send({ subject: 'controller.heartbeat', body: null });
-    await send({ subject: 'controller.system_info', body: null });
-    await send({ subject: 'updater.system_info', body: null, source: 'controller' });
+    await client.send('controller.heartbeat', null);
+    await client.send('controller.system_info', null);
+    await client.send('updater.system_info', null, { source: 'controller' });
     await new Promise((r) => setTimeout(r, 500));
     // Not deepEqual(heard, []): that would narrow `heard` to never[] for the lines below.
     assert.equal(heard.length, 0, `controller.* with controller: false, and a device's own reply, get no answer (got ${JSON.stringify(heard)})`);
 
     const t0 = Date.now();
-    await send({ subject: 'updater.heartbeat', body: 'null' });
+    await client.send('updater.heartbeat', 'null');
     await new Promise((r) => setTimeout(r, 1500));
-    const beats = (heard as Array<Heard & { at: number }>).filter((m) => m.subject === 'heartbeat').map((m) => m.at - t0);
+    const beats = heard.filter((m) => m.subject === 'heartbeat').map((m) => m.at - t0);
     assert.ok(beats.length >= 3 && beats.length <= 5, `heartbeats at ${beats.join(', ')} ms: at once, then every 200 ms until 700 ms after the request`);
     assert.ok(beats[0]! < 200, `the first at once (${beats[0]} ms)`);
     assert.ok(beats.at(-1)! <= 1000, `none after the requests stopped (the last at ${beats.at(-1)} ms)`);
@@ -303,15 +294,10 @@ test('while the device\'s connection is away, its messages wait and arrive in or
   const h = openComponents(root, [{ name: 'core' }], { stepDelayMs: 50 });
   const group = 'away';
   const transport = startWebPubSub(h.core.app, { connectionString: hub.connectionString, hub: 'dunebugger', group, controller: true }, testLogger(), { link: { retryDelayMs: 100 } });
-  const heard: Heard[] = [];
-  const client = new WebPubSubClient(await hub.clientUrl({ userId: 'fe-4', roles: [`webpubsub.joinLeaveGroup.${group}`, `webpubsub.sendToGroup.${group}`] }), { protocol: WebPubSubJsonReliableProtocol(), messageRetryOptions: { maxRetries: 0 } });
-  client.on('group-message', (e) => {
-    const d = e.message.data as Heard;
-    if (d?.source === 'controller') heard.push(d);
-  });
+  const client = new Frontend(hub, group, 'fe-4');
+  const { heard } = client;
   try {
-    await client.start();
-    await client.joinGroup(group);
+    await client.open();
     await waitFor('the transport in its group', async () => transport.link.status === 'connected');
     const device = hub.connections().find((c) => c.userId === group)!;
     hub.holdResumptions(true);
