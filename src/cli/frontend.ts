@@ -10,11 +10,10 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SignJWT } from 'jose';
 import { WebPubSubClient, WebPubSubJsonReliableProtocol } from '@azure/web-pubsub-client';
 import type { Config } from '../config/index.js';
 import { parseConnectionString } from '../util/connection-string.js';
-import { rolesFor } from '../webpubsub/token.js';
+import { redact, signClientUrl } from '../webpubsub/token.js';
 import { EXIT } from './exit-codes.js';
 
 interface HubInfo {
@@ -51,16 +50,8 @@ export async function playFrontend(config: Config, subject: string, rawBody: str
       body = rawBody; // a bare word: "core", "manual_confirmation"
     }
   }
-  const url = async () => {
-    const token = await new SignJWT({ role: rolesFor(hub.group) })
-      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-      .setAudience(`${connection.endpoint}/client/hubs/${hub.hub}`)
-      .setSubject('frontend-cli')
-      .setIssuedAt()
-      .setExpirationTime('1h')
-      .sign(new TextEncoder().encode(connection.accessKey));
-    return `${connection.endpoint.replace(/^http/, 'ws')}/client/hubs/${encodeURIComponent(hub.hub)}?access_token=${token}`;
-  };
+  // Signed as the device signs its own, with the frontend's user id.
+  const url = () => signClientUrl({ connection, hub: hub.hub, group: hub.group, userId: 'frontend-cli' });
   const client = new WebPubSubClient({ getClientAccessUrl: url }, { protocol: WebPubSubJsonReliableProtocol(), messageRetryOptions: { maxRetries: 0 } });
   const updating = subject === 'updater.update';
   let finalLogs = 0;
@@ -86,7 +77,7 @@ export async function playFrontend(config: Config, subject: string, rawBody: str
     await Promise.race([finished, new Promise((r) => setTimeout(r, limit * 1000).unref())]);
     return 0;
   } catch (error) {
-    console.error(`the hub: ${(error as Error).message.replace(/access_token=[^&\s]+/g, 'access_token=[redacted]')}`);
+    console.error(`the hub: ${redact((error as Error).message)}`);
     return EXIT.failure;
   } finally {
     client.stop();
