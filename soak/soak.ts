@@ -108,7 +108,7 @@ function sample(pid: number, data: string, updates: number, runs: number, heapMB
     ...ls(join(data, 'downloads')).map((n) => `downloads/${n}`),
     ...ls(join(data, 'demo')).filter((n) => /\.(staging|old|failed|restoring)-/.test(n)).map((n) => `demo/${n}`),
     ...ls(backupDir).filter((n) => !backupName.test(n)).map((n) => `backups/${n}`),
-    ...ls(data).filter((n) => !['updater.db', 'updater.db-wal', 'updater.db-shm', 'updater.lock', 'backups', 'demo', 'downloads'].includes(n)),
+    ...ls(data).filter((n) => !['updater.db', 'updater.db-wal', 'updater.db-shm', 'updater.lock', 'backups', 'demo', 'downloads', 'logs'].includes(n)),
   ];
   return {
     updates,
