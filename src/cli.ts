@@ -222,18 +222,24 @@ async function serve(config: Config, source: string): Promise<number> {
     logger.fatal({ err: error }, (error as Error).message);
     return error instanceof JournalError ? 3 : 1;
   }
-  await new Promise<void>((resolve) => {
+  const exitCode = await new Promise<number>((resolve) => {
     const onSignal = (signal: string) => {
       logger.info({ signal }, `stopping on ${signal}`);
-      service.stop().then(resolve, resolve);
+      service.stop().then(() => resolve(0), () => resolve(0));
     };
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
+    // A self-update hands over to the supervisor: stop at once (the run stays journaled in its
+    // state, for the next release to pick up) and exit with the code it asked for.
+    void service.restartRequested.then(({ code, why }) => {
+      logger.info({ code }, `exiting for the supervisor: ${why}`);
+      service.stop({ graceMs: 0 }).then(() => resolve(code), () => resolve(code));
+    });
   });
   logger.info('stopped');
   // Everything of ours is closed; a library's leftover timer (the Web PubSub client's keep-alive
   // waits out its 20 s interval even once aborted) must not hold the process past its stop.
-  process.exit(0);
+  process.exit(exitCode);
 }
 
 async function check(config: Config, only: string | undefined, json: boolean): Promise<number> {
@@ -306,4 +312,6 @@ function table(head: string[], rows: string[][]): string {
 }
 
 const code = await main(process.argv.slice(2));
-process.exitCode = code;
+// A release on trial never exits 2 ("invalid configuration, do not restart" to the supervisor):
+// launch must get to count the start and give the release up.
+process.exitCode = code === 2 && process.env.UPDATER_ON_TRIAL === '1' ? 1 : code;
