@@ -222,24 +222,18 @@ async function serve(config: Config, source: string): Promise<number> {
     logger.fatal({ err: error }, (error as Error).message);
     return error instanceof JournalError ? 3 : 1;
   }
-  const exitCode = await new Promise<number>((resolve) => {
+  await new Promise<void>((resolve) => {
     const onSignal = (signal: string) => {
       logger.info({ signal }, `stopping on ${signal}`);
-      service.stop().then(() => resolve(0), () => resolve(0));
+      service.stop().then(resolve, resolve);
     };
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
-    // A self-update hands over to the supervisor: stop at once (the run stays journaled in its
-    // state, for the next release to pick up) and exit with the code it asked for.
-    void service.restartRequested.then(({ code, why }) => {
-      logger.info({ code }, `exiting for the supervisor: ${why}`);
-      service.stop({ graceMs: 0 }).then(() => resolve(code), () => resolve(code));
-    });
   });
   logger.info('stopped');
   // Everything of ours is closed; a library's leftover timer (the Web PubSub client's keep-alive
   // waits out its 20 s interval even once aborted) must not hold the process past its stop.
-  process.exit(exitCode);
+  process.exit(0);
 }
 
 async function check(config: Config, only: string | undefined, json: boolean): Promise<number> {

@@ -170,12 +170,14 @@ export interface Service {
   core: Core;
   /** Stops everything of ours; `graceMs` is how long a run in progress may take to finish its step (default the engine's). */
   stop(options?: { graceMs?: number }): Promise<void>;
-  /** Resolves when a run asks the process to exit for its supervisor (the `self` kind's hand-over): stop, then exit with `code`. */
-  restartRequested: Promise<{ code: number; why: string }>;
 }
 
 /** `updater serve`: the core and its transports, listening. */
-export async function startService(given: Config, source: string, logger: Logger): Promise<Service> {
+/**
+ * `exit`: how the process ends when a run asks it to exit for its supervisor (the `self` kind's
+ * hand-over), once everything is stopped; the CLI passes process.exit.
+ */
+export async function startService(given: Config, source: string, logger: Logger, exit: (code: number) => void = (code) => process.exit(code)): Promise<Service> {
   ensureDirs(given);
   const lock = acquireInstanceLock(given.dataDir);
   let demo: Demo | null = null;
@@ -216,10 +218,6 @@ export async function startService(given: Config, source: string, logger: Logger
   logger.info({ url: http.url, version: UPDATER_VERSION, config: demo ? `${source} (demo)` : source, components: config.components.map((c) => c.name) }, `updater ${UPDATER_VERSION} listening on ${http.url}`);
   logger.info({ dashboard: `${http.url}/` }, `dashboard: ${http.url}/`);
 
-  // Recovery first: new runs are refused (busy) until it is done. Then the boot check.
-  await core.recover();
-  core.startChecks();
-
   let stopping: Promise<void> | null = null;
   const stop = (options: { graceMs?: number } = {}) =>
     (stopping ??= (async () => {
@@ -228,5 +226,20 @@ export async function startService(given: Config, source: string, logger: Logger
       await demo?.stop();
       lock.release();
     })());
-  return { url: http.url, core, stop, restartRequested: host.restartRequested };
+  // A run that hands over to the supervisor (a self-update) asks during recovery too: the
+  // process stops at once (the run stays journaled in its state for the next release) and
+  // exits with the code the run asked for.
+  void host.restartRequested.then(({ code, why }) => {
+    logger.info({ code }, `exiting for the supervisor: ${why}`);
+    stop({ graceMs: 0 }).then(
+      () => exit(code),
+      () => exit(code),
+    );
+  });
+
+  // Recovery first: new runs are refused (busy) until it is done. Then the boot check.
+  await core.recover();
+  // Not when a recovered run has already stopped the service for its hand-over.
+  if (!stopping) core.startChecks();
+  return { url: http.url, core, stop };
 }

@@ -193,13 +193,29 @@ export async function selfWorld(o: SelfWorldOptions): Promise<SelfWorld> {
     async update(version) {
       const deadline = Date.now() + 30_000;
       for (;;) {
+        let sent = false;
         try {
           const res = await fetch(`${url}/api/components/updater/updates`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ version }) });
+          sent = true;
           const body = (await res.json()) as { run_id?: number; message?: string };
           if (res.status === 202 && body.run_id) return body.run_id;
           throw new Error(`POST updates answered ${res.status}: ${JSON.stringify(body)}`);
         } catch (error) {
-          if (Date.now() > deadline || !/fetch failed|ECONNREFUSED|recovered/.test(String(error))) throw error;
+          const refused = /ECONNREFUSED/.test(String((error as { cause?: unknown }).cause ?? error));
+          if (!sent && !refused) {
+            // The request reached the updater, which died before answering (a crash test): the
+            // run may exist. Ask the journal, once the updater answers again, instead of asking twice.
+            const end = Date.now() + 30_000;
+            while (Date.now() < end) {
+              const runs = await get<{ runs: Array<{ run_id: number; component: string }> }>('/api/runs?limit=1');
+              if (runs) {
+                if (runs.runs[0]) return runs.runs[0].run_id;
+                break;
+              }
+              await sleep(200);
+            }
+          }
+          if (Date.now() > deadline || !(refused || /recovered/.test(String(error)))) throw error;
           await sleep(200);
         }
       }
