@@ -347,6 +347,42 @@ test('a release on trial that exits 2 makes launch exit 1 (2 would stop systemd 
   assert.equal(root.readTrial()?.starts, 2, 'still on trial');
 }));
 
+/**
+ * A supervisor as the unit is: restart launch whenever it exits, except on exit 2
+ * (RestartPreventExitStatus=2), until `done` says so; the exit codes it saw.
+ */
+async function supervise(root: Root, done: () => boolean, env: Record<string, string> = {}): Promise<{ codes: (number | null)[]; running: Launched | undefined }> {
+  const codes: (number | null)[] = [];
+  for (let i = 0; i < 10; i++) {
+    const l = launch(root, env);
+    let r: Awaited<Launched['exited']> | undefined;
+    void l.exited.then((x) => (r = x));
+    const until = Date.now() + 15_000;
+    while (!r) {
+      if (done()) return { codes, running: l };
+      if (Date.now() > until) throw new Error('launch neither exited nor got done in 15 s');
+      await sleep(50);
+    }
+    codes.push(r.code);
+    if (r.code === 2) return { codes, running: undefined };
+  }
+  throw new Error(`still restarting after 10 starts: ${codes.join(' ')}`);
+}
+
+test('under a supervisor that does not restart on exit 2, a new release that exits 2 at every start is still given up at the 4th start', ...withRoot(async (root) => {
+  root.release('9.2.0', 'serve');
+  root.release('9.3.0', 'exit:2');
+  root.trial();
+  const { codes, running } = await supervise(root, () => root.events().some((e) => e.version === '9.2.0'));
+  assert.deepEqual(codes, [1, 1, 1], 'launch turned each 2 into 1, so the supervisor kept restarting it');
+  assert.ok(running, 'the old release runs');
+  assert.deepEqual(root.events().map((e) => `${e.version}${e.trial}`), ['9.3.01', '9.3.01', '9.3.01', '9.2.0']);
+  assert.equal(root.link('current'), 'releases/9.2.0');
+  assert.equal(root.result()?.reason, 'it was started 4 times without verifying itself');
+  running.child.kill('SIGTERM');
+  assert.equal((await running.exited).code, 0);
+}));
+
 test('launch killed (SIGKILL) during a trial: the release it left running is stopped at the next start; exactly one release runs afterwards', ...withRoot(async (root) => {
   root.release('9.2.0', 'serve');
   root.release('9.3.0', 'serve');
