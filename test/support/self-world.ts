@@ -207,9 +207,9 @@ export async function selfWorld(o: SelfWorldOptions): Promise<SelfWorld> {
             // run may exist. Ask the journal, once the updater answers again, instead of asking twice.
             const end = Date.now() + 30_000;
             while (Date.now() < end) {
-              const runs = await get<{ runs: Array<{ run_id: number; component: string }> }>('/api/runs?limit=1');
+              const runs = await get<Array<{ run_id: number }>>('/api/runs?limit=1');
               if (runs) {
-                if (runs.runs[0]) return runs.runs[0].run_id;
+                if (runs[0]) return runs[0].run_id;
                 break;
               }
               await sleep(200);
