@@ -11,10 +11,11 @@
  * its package.json and the compiled addon, as deploy/Dockerfile keeps it. The addon is the one
  * built for this machine's node and platform: package on the platform the release is for.
  * It builds first (scripts/build.ts) unless --no-build, which takes dist/ as it is when it is at
- * least as new as the sources. Both files are written atomically (temp file, fsync, rename).
+ * least as new as the sources. DIR is created when missing. Both files are written atomically
+ * (temp file, fsync, rename).
  */
 import { createReadStream, createWriteStream, existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync, type Stats } from 'node:fs';
-import { closeSync, fsyncSync, openSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, relative, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -161,8 +162,9 @@ export function releaseEntries(version: string, root = ROOT): Entry[] {
 
 async function writeTarball(path: string, top: string, entries: Entry[]): Promise<void> {
   const tmp = `${path}.${process.pid}.tmp`;
+  // Opened before anything streams: a folder that cannot be written fails here, as one error.
+  const out = createWriteStream(tmp, { fd: openSync(tmp, 'wx', 0o644) });
   const pack = tarStream.pack();
-  const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
   const written = pipeline(pack, createGzip({ level: 9 }), out);
   try {
     pack.entry({ name: top, type: 'directory', mode: 0o755, mtime: new Date(), uid: 0, gid: 0, uname: 'root', gname: 'root' });
@@ -212,6 +214,7 @@ export async function packageRelease(options: { version: string; out: string; bu
     if (sources > statSync(built).mtimeMs) throw new Error('--no-build, but dist/ is older than the sources: run `npm run build` first, or package without --no-build');
   }
   const out = resolve(options.out);
+  mkdirSync(out, { recursive: true });
   const top = `dune-updater-${version}`;
   const tarball = join(out, `${top}.tar.gz`);
   const entries = releaseEntries(version);

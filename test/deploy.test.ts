@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, readlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { freePort, run, testbed } from './support/testbed.js';
@@ -58,6 +58,11 @@ test('deploy/updater.service runs the updater under the test bed systemd; /healt
     assert.equal(health.status, 'ok');
     assert.equal(health.version, version, "the release's VERSION");
     assert.equal((await dexec('systemctl', 'is-active', unit)).stdout.trim(), 'active');
+    // The unit started launch, which became the release current points at (exec, no trial) with this node.
+    const mainPid = (await dexec('systemctl', 'show', '-p', 'MainPID', '--value', unit)).stdout.trim();
+    const cmdline = (await dexec('cat', `/proc/${mainPid}/cmdline`)).stdout.split('\0').filter(Boolean);
+    assert.deepEqual(cmdline, [`${dir}/node`, '--max-semi-space-size=1', `${dir}/root/current/bin/updater.mjs`, 'serve', '--config', `${dir}/etc/updater.yaml`], `the unit's main process (${mainPid})`);
+    assert.equal(readlinkSync(join(dir, 'root', 'current')), `releases/${version}`);
     assert.ok(existsSync(join(dir, 'data', 'updater.db')), 'it wrote its journal where ReadWritePaths allows');
 
     const stop = await dexec('systemctl', 'stop', unit);

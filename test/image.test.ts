@@ -127,7 +127,12 @@ test('deploy/Dockerfile builds in the test bed: multi-stage, only the runtime sh
   assert.equal(inside.code, 0, inside.stderr);
   const [app, tools, toolchain, addon, dist, node, modules, root] = inside.stdout.split('---\n').map((s) => s.trim().split('\n').filter(Boolean));
   assert.deepEqual(app, ['VERSION', 'bin', 'dist', 'install.sh', 'launch', 'migrations', 'node_modules', 'package.json']);
-  assert.deepEqual(root, ['current', 'launch', 'releases', `releases/${VERSION}`, VERSION], 'the install root of install.sh');
+  // The install root of install.sh: launch, releases/, current -> releases/<version> (no previous, no trial),
+  // and the release's VERSION is the packaged version (package.json's, which the Dockerfile packages).
+  const [readlinkCurrent, packaged] = root!.slice(-2);
+  assert.deepEqual(root!.slice(0, -2), ['current', 'launch', 'releases'], 'the install root of install.sh');
+  assert.equal(readlinkCurrent, `releases/${VERSION}`, '/opt/dune-updater/current -> releases/<version>');
+  assert.equal(packaged, VERSION, 'current/VERSION is the packaged version');
   assert.ok(dist!.includes('updater.js') && dist!.includes('app.js') && dist!.includes('index.html'), `the build and the prebuilt dashboard: ${dist!.join(' ')}`);
   assert.deepEqual(tools, ['/usr/bin/docker', '/usr/bin/docker-compose']);
   assert.deepEqual(toolchain, [], 'no compiler in the runtime image');
@@ -158,6 +163,17 @@ test('the image runs with the host network and the socket mounted: /healthz answ
     const body = await until('/healthz from the host', 60, () => healthz(port));
     assert.equal(body.status, 'ok');
     assert.equal(body.version, VERSION);
+    // The version it reports is its release's VERSION, the release current points at.
+    const release = await docker('exec', name, 'sh', '-c', 'readlink /opt/dune-updater/current; cat /opt/dune-updater/current/VERSION');
+    assert.equal(release.code, 0, release.stderr);
+    assert.deepEqual(release.stdout.trim().split('\n'), [`releases/${body.version}`, body.version], 'the running updater reports the VERSION of the release current points at');
+    // The ENTRYPOINT launch became the release (exec, no trial): node runs current/bin/updater.mjs with
+    // the CMD, and no launch shell is left behind.
+    const ps = await docker('exec', name, 'sh', '-c', 'for p in /proc/[0-9]*; do [ "$p" = /proc/$$ ] || { tr "\\0" " " <$p/cmdline; echo; }; done 2>/dev/null');
+    const commands = ps.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+    assert.ok(commands.some((c) => /^\S*node .*\/opt\/dune-updater\/current\/bin\/updater\.mjs serve --config \/etc\/dune-updater\/updater\.yaml$/.test(c)), `the updater runs from current: ${commands.join(' | ')}`);
+    // (--init's docker-init keeps the ENTRYPOINT in its own command line; a launch shell would be `/bin/sh /opt/dune-updater/launch …`.)
+    assert.ok(!commands.some((c) => /^\S*sh \/opt\/dune-updater\/launch /.test(c)), `launch exec'd the release: ${commands.join(' | ')}`);
 
     const t0 = Date.now();
     const health = await until('.State.Health.Status healthy', 90, async () => {
