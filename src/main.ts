@@ -215,7 +215,7 @@ export async function startService(given: Config, source: string, logger: Logger
   // Web PubSub: outbound to the hub, in the device's group; it connects (and reconnects) on its own.
   const webpubsub = config.webpubsub ? (await import('./webpubsub/adapter.js')).startWebPubSub(core.app, config.webpubsub, logger) : null;
   host.listening(http.url);
-  logger.info({ url: http.url, version: UPDATER_VERSION, config: demo ? `${source} (demo)` : source, components: config.components.map((c) => c.name) }, `updater ${UPDATER_VERSION} listening on ${http.url}`);
+  logger.info({ url: http.url, version: UPDATER_VERSION, config: demo ? `${source} (demo)` : source, components: config.components.map((c) => c.name) }, `updater listening on ${http.url}`);
   logger.info({ dashboard: `${http.url}/` }, `dashboard: ${http.url}/`);
 
   let stopping: Promise<void> | null = null;
