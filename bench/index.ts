@@ -17,6 +17,7 @@ import { benchReads } from './reads.js';
 import { benchCheckCpu } from './check-cpu.js';
 import { benchFailFast } from './fail-fast.js';
 import { benchWebPubSub } from './webpubsub.js';
+import { benchSelfUpdate } from './self-update.js';
 import type { Section } from './util.js';
 
 const benches: Array<[string, () => Promise<Section>]> = [
@@ -31,6 +32,7 @@ const benches: Array<[string, () => Promise<Section>]> = [
   ['check-cpu', benchCheckCpu],
   ['fail-fast', benchFailFast],
   ['webpubsub', benchWebPubSub],
+  ['self-update', benchSelfUpdate],
 ];
 
 const only = process.argv.slice(2);

@@ -17,8 +17,13 @@
  */
 import { assign, fromPromise, setup } from 'xstate';
 
-/** Bump when the context shape or the state graph changes; stored with each run. */
-export const MACHINE_VERSION = 1;
+/**
+ * The version of the stored run (`{machineVersion, state, context}`): bump it when the context
+ * shape or the state graph changes, and add the step that reads the previous version forward in
+ * stored-run.ts. Stored with each run; a run stored by an older version is read forward, one
+ * stored by a newer one is refused (recovery will not guess).
+ */
+export const MACHINE_VERSION = 2;
 
 export const WORK_PHASES = ['discover', 'validate', 'backup', 'apply', 'verify', 'rollback'] as const;
 export type WorkPhase = (typeof WORK_PHASES)[number];
@@ -87,6 +92,12 @@ export interface UpdateContext {
   phaseTimeoutsMs: Record<WorkPhase, number>;
   /** How many times this run was picked up again after the process died. */
   recoveries: number;
+  /**
+   * How many recoveries this run may go through before it ends `rollback_failed` (since machine
+   * version 2; a version 1 run reads as MAX_RECOVERIES). A kind whose run restarts the updater on
+   * purpose (`self`) allows more: each start of the new release on trial is a recovery.
+   */
+  maxRecoveries: number;
   /** The state the previous process died in; set only on a recovered actor's input. */
   resumedFrom: Phase | null;
   /** The failure that ended or is being rolled back (apply/verify failure). */
@@ -126,7 +137,7 @@ export type UpdateEvent =
   | { type: 'START' }
   | { type: 'BOOT' };
 
-/** Most recoveries a run may go through; one more ends it `rollback_failed`. */
+/** Most recoveries a run may go through by default; one more ends it `rollback_failed`. */
 export const MAX_RECOVERIES = 3;
 
 export const DEFAULT_PHASE_TIMEOUTS_MS: Record<WorkPhase, number> = {
@@ -195,7 +206,7 @@ export const updateMachine = setup({
     deadline: ({ context }) => Math.max(0, (context.deadline ?? Date.now()) - Date.now()),
   },
   guards: {
-    overCap: ({ context }) => context.recoveries > MAX_RECOVERIES,
+    overCap: ({ context }) => context.recoveries > context.maxRecoveries,
     resumeAtDiscover: ({ context }) =>
       context.resumedFrom === 'idle' || context.resumedFrom === 'discover' || context.resumedFrom === 'validate',
     resumeAtBackup: ({ context }) => context.resumedFrom === 'backup',
@@ -228,7 +239,7 @@ export const updateMachine = setup({
           actions: assign({
             rollbackError: ({ context }): RunError => ({
               code: 'recovery_limit',
-              message: `the run was interrupted ${context.recoveries} times (last in ${context.resumedFrom}); giving up after ${MAX_RECOVERIES} recoveries`,
+              message: `the run was interrupted ${context.recoveries} times (last in ${context.resumedFrom}); giving up after ${context.maxRecoveries} recoveries`,
               phase: 'recovery',
             }),
           }),
@@ -406,6 +417,7 @@ export function newRunContext(init: {
   fromVersion?: string | null;
   backup?: BackupRef | null;
   phaseTimeoutsMs?: Partial<Record<WorkPhase, number>>;
+  maxRecoveries?: number;
 }): UpdateContext {
   return {
     runId: init.runId,
@@ -421,6 +433,7 @@ export function newRunContext(init: {
     deadline: null,
     phaseTimeoutsMs: { ...DEFAULT_PHASE_TIMEOUTS_MS, ...init.phaseTimeoutsMs },
     recoveries: 0,
+    maxRecoveries: init.maxRecoveries ?? MAX_RECOVERIES,
     resumedFrom: null,
     failure: null,
     rollbackError: null,

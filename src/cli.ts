@@ -306,4 +306,6 @@ function table(head: string[], rows: string[][]): string {
 }
 
 const code = await main(process.argv.slice(2));
-process.exitCode = code;
+// A release on trial never exits 2 ("invalid configuration, do not restart" to the supervisor):
+// launch must get to count the start and give the release up.
+process.exitCode = code === 2 && process.env.UPDATER_ON_TRIAL === '1' ? 1 : code;

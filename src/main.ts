@@ -21,6 +21,7 @@ import { Engine, type EngineOptions } from './engine/engine.js';
 import { FaultPoints } from './engine/faults.js';
 import { createDrivers, type Drivers } from './drivers/index.js';
 import { KINDS, installedReader, kindNames, readInstalled, type Kinds } from './kinds/index.js';
+import { standaloneHost, type UpdaterHost } from './core/host.js';
 import { GitHubClient } from './releases/github.js';
 import { ReleaseDiscovery, type ReleaseSource } from './releases/discovery.js';
 import { UpdateChecker } from './releases/checker.js';
@@ -29,6 +30,7 @@ import { createApplication, type Application } from './app/index.js';
 import { History } from './app/history.js';
 import { UpdateLog } from './app/update-log.js';
 import { UPDATER_VERSION } from './version.js';
+import { copyJournalForTrial, serveHost, type ServeHost } from './process-host.js';
 
 export interface CoreOptions {
   config: Config;
@@ -48,6 +50,8 @@ export interface CoreOptions {
   databasePath?: string;
   /** The engine's time limits and storage retry pause: tests shorten them. */
   engine?: Pick<EngineOptions, 'phaseTimeoutsMs' | 'storageRetryMs'>;
+  /** The process as the `self` kind sees it (`updater serve` makes one); default: no server, no restart. */
+  host?: UpdaterHost;
 }
 
 /** Everything but the transports, wired. */
@@ -69,15 +73,17 @@ export interface Core {
    * `alongside` (the transports closing their connections) goes on; then the feed and the database
    * are closed.
    */
-  close(alongside?: Array<Promise<unknown>>): Promise<void>;
+  close(alongside?: Array<Promise<unknown>>, options?: { graceMs?: number }): Promise<void>;
 }
 
 export function createCore(o: CoreOptions): Core {
   const { config, logger } = o;
   const kinds = o.kinds ?? KINDS;
   ensureDirs(config);
-  const db = openDatabase(o.databasePath ?? join(config.dataDir, 'updater.db'));
+  const databasePath = o.databasePath ?? join(config.dataDir, 'updater.db');
+  const db = openDatabase(databasePath);
   try {
+    const host = o.host ?? standaloneHost(UPDATER_VERSION, databasePath);
     const journal = new Journal(db);
     const releases = o.releases ?? new GitHubClient({ apiUrl: config.github.apiUrl, rawUrl: config.github.rawUrl, token: config.github.token, cache: journal.httpCache, logger });
     // A manifest's min_remote_version is compared with this component's installed version (or, without it, the updater's own).
@@ -86,8 +92,13 @@ export function createCore(o: CoreOptions): Core {
     const discovery = new ReleaseDiscovery(releases, { includePrerelease: config.includePrerelease, updaterVersion: UPDATER_VERSION, remote });
     // Every check's result goes to the feed, whoever asked: every client hears it.
     const checker = new UpdateChecker({ config, store: journal.components, source: releases, readInstalled: installedReader(kinds), logger, onChecked: (statuses) => app.feed.checked(statuses) });
-    const drivers = o.drivers ? o.drivers(config, discovery) : createDrivers(config, kinds, discovery, logger);
-    const engine = new Engine({ journal, components: config.components, driverFor: drivers.driverFor, logger, faults: o.faults, ...o.engine });
+    const drivers = o.drivers ? o.drivers(config, discovery) : createDrivers(config, kinds, discovery, logger, { host });
+    // Each component as the engine sees it, with its kind's recovery budget when it has its own.
+    const engineComponents = config.components.map((c) => {
+      const kind = kinds.find((k) => k.kind === c.kind);
+      return kind?.maxRecoveries !== undefined ? { ...c, maxRecoveries: kind.maxRecoveries } : c;
+    });
+    const engine = new Engine({ journal, components: engineComponents, driverFor: drivers.driverFor, logger, faults: o.faults, ...o.engine });
     // Before the feed subscribes: when clients hear a run's result, the installed version is already read again.
     const unrefresh = engine.results.subscribe((r) => checker.refreshInstalled(r.component));
     // Every finished run, one line in <dataDir>/logs/updates.log, written in the background (never holds up a run).
@@ -121,10 +132,10 @@ export function createCore(o: CoreOptions): Core {
         }
         checker.startSchedule();
       },
-      close: (alongside = []) =>
+      close: (alongside = [], options = {}) =>
         (closing ??= (async () => {
           checker.stop();
-          await Promise.all([engine.close(), ...alongside]);
+          await Promise.all([engine.close(options.graceMs), ...alongside]);
           app.feed.close();
           unrefresh();
           unlog();
@@ -157,21 +168,32 @@ export function readHistory<T>(config: Pick<Config, 'dataDir'>, fn: (history: Hi
 export interface Service {
   url: string;
   core: Core;
-  stop(): Promise<void>;
+  /** Stops everything of ours; `graceMs` is how long a run in progress may take to finish its step (default the engine's). */
+  stop(options?: { graceMs?: number }): Promise<void>;
 }
 
 /** `updater serve`: the core and its transports, listening. */
-export async function startService(given: Config, source: string, logger: Logger): Promise<Service> {
+/**
+ * `exit`: how the process ends when a run asks it to exit for its supervisor (the `self` kind's
+ * hand-over), once everything is stopped; the CLI passes process.exit.
+ */
+export async function startService(given: Config, source: string, logger: Logger, exit: (code: number) => void = (code) => process.exit(code)): Promise<Service> {
   ensureDirs(given);
   const lock = acquireInstanceLock(given.dataDir);
   let demo: Demo | null = null;
   let core: Core;
+  let host: ServeHost;
   try {
     // No configuration at all: run the embedded demo (a sample app and its releases, all local).
     if (source === EMBEDDED_SOURCE && given.components.length === 0) demo = await (await import('./demo/demo.js')).startDemo(given, logger);
-    const faults = new FaultPoints(process.env.UPDATER_FAULT);
+    const faultVersion = process.env.UPDATER_FAULT_VERSION;
+    const faults = new FaultPoints(faultVersion && faultVersion !== UPDATER_VERSION ? undefined : process.env.UPDATER_FAULT);
     if (faults.armed) logger.warn({ fault: process.env.UPDATER_FAULT }, 'a test fault point is armed: this process will SIGKILL itself when it is reached');
-    core = createCore({ config: demo?.config ?? given, faults, logger });
+    const config = demo?.config ?? given;
+    // The process for the `self` kind; a release on trial copies the journal before migrating it.
+    host = serveHost({ version: UPDATER_VERSION, databasePath: join(config.dataDir, 'updater.db') });
+    await copyJournalForTrial(host, logger);
+    core = createCore({ config, faults, logger, host });
   } catch (error) {
     await demo?.stop();
     lock.release();
@@ -192,20 +214,32 @@ export async function startService(given: Config, source: string, logger: Logger
   }
   // Web PubSub: outbound to the hub, in the device's group; it connects (and reconnects) on its own.
   const webpubsub = config.webpubsub ? (await import('./webpubsub/adapter.js')).startWebPubSub(core.app, config.webpubsub, logger) : null;
-  logger.info({ url: http.url, config: demo ? `${source} (demo)` : source, components: config.components.map((c) => c.name) }, `updater listening on ${http.url}`);
+  host.listening(http.url);
+  logger.info({ url: http.url, version: UPDATER_VERSION, config: demo ? `${source} (demo)` : source, components: config.components.map((c) => c.name) }, `updater listening on ${http.url}`);
   logger.info({ dashboard: `${http.url}/` }, `dashboard: ${http.url}/`);
 
-  // Recovery first: new runs are refused (busy) until it is done. Then the boot check.
-  await core.recover();
-  core.startChecks();
-
   let stopping: Promise<void> | null = null;
-  const stop = () =>
+  const stop = (options: { graceMs?: number } = {}) =>
     (stopping ??= (async () => {
       // Both at once: the clients' connections are closed while the current step finishes.
-      await core.close([http.close(), ...(webpubsub ? [webpubsub.close()] : [])]);
+      await core.close([http.close(), ...(webpubsub ? [webpubsub.close()] : [])], options);
       await demo?.stop();
       lock.release();
     })());
+  // A run that hands over to the supervisor (a self-update) asks during recovery too: the
+  // process stops at once (the run stays journaled in its state for the next release) and
+  // exits with the code the run asked for.
+  void host.restartRequested.then(({ code, why }) => {
+    logger.info({ code }, `exiting for the supervisor: ${why}`);
+    stop({ graceMs: 0 }).then(
+      () => exit(code),
+      () => exit(code),
+    );
+  });
+
+  // Recovery first: new runs are refused (busy) until it is done. Then the boot check.
+  await core.recover();
+  // Not when a recovered run has already stopped the service for its hand-over.
+  if (!stopping) core.startChecks();
   return { url: http.url, core, stop };
 }

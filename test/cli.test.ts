@@ -20,7 +20,7 @@ const invalid: Array<[string, string, RegExp]> = [
   ['missing composeFile', 'components:\n  - {name: a, kind: app, repo: o/a, installPath: /x, service: {manager: systemd, unit: a}}\n  - {name: b, kind: container, repo: o/b, service: b}\n', /components\[1\]\.composeFile: required for kind container/],
   ['wrong type', 'checkIntervalHours: often\n', /checkIntervalHours: expected a number/],
   ['unknown key', 'dataDri: ./d\n', /unknown key "dataDri"/],
-  ['bad kind', 'components:\n  - {name: a, kind: vm, repo: o/a}\n', /components\[0\]\.kind: must be one of container, app/],
+  ['bad kind', 'components:\n  - {name: a, kind: vm, repo: o/a}\n', /components\[0\]\.kind: must be one of container, app, self/],
   ['YAML syntax', 'server: {port: 80\n', /line \d+/],
   ['bad port', 'server: {port: 99999}\n', /server\.port/],
 ];

@@ -298,8 +298,8 @@ describe('loadConfig: mistakes', () => {
 
   test('a bad or missing kind, a bad service manager', () => {
     assert.deepEqual(yamlIssues('components:\n  - { name: a, kind: contaner, repo: a/b }\n  - { name: b, repo: a/b }\n'), [
-      'components[0].kind: must be one of container, app',
-      'components[1].kind: required, one of container, app',
+      'components[0].kind: must be one of container, app, self',
+      'components[1].kind: required, one of container, app, self',
     ]);
     assert.deepEqual(yamlIssues('components:\n  - { name: a, kind: app, repo: a/b, installPath: /x, service: { manager: upstart } }\n'), [
       'components[0].service.manager: must be one of systemd, command',

@@ -1,13 +1,14 @@
 /**
- * The shipped systemd unit (deploy/updater.service), tried for real: the updater installed under
- * the test bed's apps directory as docs/install.md leaves it (the build, and node_modules pruned to
- * the production install: better-sqlite3 alone), run with this node (Node 24) by the unit (with
- * its hardening) under the real systemd of the test bed, answering /healthz; then stopped cleanly.
+ * The shipped systemd unit (deploy/updater.service), tried for real: the updater packaged
+ * (`npm run package`) and installed by the package's install.sh into an install root under the
+ * test bed's apps directory, as docs/install.md does, run through its launch with this node (Node
+ * 24, as UPDATER_NODE) by the unit (with its hardening) under the real systemd of the test bed,
+ * answering /healthz; then stopped cleanly.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { cpSync, mkdirSync, readFileSync, readlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { freePort, run, testbed } from './support/testbed.js';
 import { waitFor } from './support/service-process.js';
@@ -21,35 +22,26 @@ test('deploy/updater.service runs the updater under the test bed systemd; /healt
   const unit = `dune-updater-test-${process.pid}`;
   const dexec = (...args: string[]) => run('docker', ['exec', bed.systemd, ...args], bed.env);
   try {
-    mkdirSync(join(dir, 'app'), { recursive: true });
+    mkdirSync(dir, { recursive: true });
     cpSync(process.execPath, join(dir, 'node'));
-    for (const part of ['bin', 'dist', 'migrations', 'package.json']) cpSync(join(ROOT, part), join(dir, 'app', part), { recursive: true });
-    // node_modules as `npm prune --omit=dev` leaves it: the production tree (top-level packages;
-    // nested node_modules come with their package). Hard links where possible (same file system).
-    const production = execFileSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: ROOT, encoding: 'utf8' })
-      .trim().split('\n').map((p) => relative(ROOT, p)).filter((p) => /^node_modules\/(@[^/]+\/)?[^/]+$/.test(p));
-    assert.ok(production.includes('node_modules/better-sqlite3') && !production.includes('node_modules/fastify'), production.join(' '));
-    for (const p of production) {
-      mkdirSync(dirname(join(dir, 'app', p)), { recursive: true });
-      try {
-        execFileSync('cp', ['-al', join(ROOT, p), join(dir, 'app', p)]);
-      } catch {
-        cpSync(join(ROOT, p), join(dir, 'app', p), { recursive: true });
-      }
-    }
+    // The package of this build (test/run.mjs builds dist/ first), installed as docs/install.md says.
+    const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+    execFileSync('npm', ['run', 'package', '--silent', '--', '--version', version, '--out', join(dir, 'pkg'), '--no-build'], { cwd: ROOT });
+    execFileSync('tar', ['xzf', join(dir, 'pkg', `dune-updater-${version}.tar.gz`), '-C', join(dir, 'pkg')]);
+    execFileSync('sh', [join(dir, 'pkg', `dune-updater-${version}`, 'install.sh'), join(dir, 'root')]);
     const port = await freePort();
     mkdirSync(join(dir, 'etc'));
     writeFileSync(join(dir, 'etc', 'updater.yaml'), `server: {host: 127.0.0.1, port: ${port}}\ndataDir: ${dir}/data\ncheckIntervalHours: 0\ncomponents: []\n`);
     const shipped = readFileSync(join(ROOT, 'deploy', 'updater.service'), 'utf8');
     const unitText = shipped
-      .replace(/^WorkingDirectory=.*$/m, `WorkingDirectory=${dir}/app`)
-      // The shipped command line, flags and all, with this test's paths.
-      .replace(/^ExecStart=\/usr\/bin\/node (.*) \/opt\/dune-updater\/bin\/updater\.mjs serve --config \S+$/m, `ExecStart=${dir}/node $1 ${dir}/app/bin/updater.mjs serve --config ${dir}/etc/updater.yaml`)
+      .replace(/^WorkingDirectory=.*$/m, `WorkingDirectory=${dir}/root`)
+      // The shipped command line with this test's paths; this node, which the bed's PATH does not have.
+      .replace(/^ExecStart=\/opt\/dune-updater\/launch serve --config \S+$/m, `ExecStart=${dir}/root/launch serve --config ${dir}/etc/updater.yaml\nEnvironment=UPDATER_NODE=${dir}/node`)
       .replace(/^ReadWritePaths=.*$/m, `ReadWritePaths=${dir}`)
       // The test bed keeps its files under /tmp, which PrivateTmp would hide; every other setting is as shipped.
       .replace(/^PrivateTmp=yes$/m, 'PrivateTmp=no');
     assert.notEqual(unitText, shipped);
-    assert.match(unitText, new RegExp(`^ExecStart=${dir}/node --max-semi-space-size=1 ${dir}/app/bin/updater\\.mjs serve`, 'm'), 'the shipped ExecStart, with its flags');
+    assert.match(unitText, new RegExp(`^ExecStart=${dir}/root/launch serve --config `, 'm'), 'the shipped ExecStart: launch');
     writeFileSync(join(dir, `${unit}.service`), unitText);
     await dexec('cp', join(dir, `${unit}.service`), `/etc/systemd/system/${unit}.service`);
     assert.equal((await dexec('systemctl', 'daemon-reload')).code, 0);
@@ -64,7 +56,13 @@ test('deploy/updater.service runs the updater under the test bed systemd; /healt
       throw new Error(`${(error as Error).message}\n${status.stdout}`);
     });
     assert.equal(health.status, 'ok');
+    assert.equal(health.version, version, "the release's VERSION");
     assert.equal((await dexec('systemctl', 'is-active', unit)).stdout.trim(), 'active');
+    // The unit started launch, which became the release current points at (exec, no trial) with this node.
+    const mainPid = (await dexec('systemctl', 'show', '-p', 'MainPID', '--value', unit)).stdout.trim();
+    const cmdline = (await dexec('cat', `/proc/${mainPid}/cmdline`)).stdout.split('\0').filter(Boolean);
+    assert.deepEqual(cmdline, [`${dir}/node`, '--max-semi-space-size=1', `${dir}/root/current/bin/updater.mjs`, 'serve', '--config', `${dir}/etc/updater.yaml`], `the unit's main process (${mainPid})`);
+    assert.equal(readlinkSync(join(dir, 'root', 'current')), `releases/${version}`);
     assert.ok(existsSync(join(dir, 'data', 'updater.db')), 'it wrote its journal where ReadWritePaths allows');
 
     const stop = await dexec('systemctl', 'stop', unit);

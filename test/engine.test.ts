@@ -213,7 +213,7 @@ test('recovery refuses to guess: an unknown machine version or a removed compone
     to(a, 'apply');
     const [ra] = await h.engine.recover();
     assert.equal(ra!.state, 'rollback_failed');
-    assert.match(ra!.message!, /machine version is 99; this one is 1 and will not guess/);
+    assert.match(ra!.message!, /machine version is 99; this one reads versions 1 to 2 and will not guess/);
     assert.match(ra!.message!, /The backup is at \/var\/backups\/dir\.1\.d\./);
     const b = mk('gone', 1);
     h.journal.commitTransition({ runId: b, to: 'apply', event: 'x', message: 'x', level: 'info', snapshot: JSON.stringify({ machineVersion: 1, state: 'apply', context: { backup: { path: '/b/gone.d' } } }), fromVersion: null, toVersion: null, recoveries: 0 });

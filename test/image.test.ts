@@ -16,7 +16,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
+import { runtimeClosure } from '../scripts/package.js';
 import { freePort, run, testbed, type Bed } from './support/testbed.js';
 
 const { skip, need } = await testbed();
@@ -111,30 +112,37 @@ test('deploy/Dockerfile builds in the test bed: multi-stage, only the runtime sh
 
   const cfg = await run('docker', ['image', 'inspect', '-f', '{{json .Config}}', IMAGE], bed.env);
   const config = JSON.parse(cfg.stdout) as { Entrypoint: string[]; Healthcheck?: { Test: string[] }; Env: string[]; Volumes: Record<string, unknown> };
-  assert.deepEqual(config.Entrypoint, ['node', '--max-semi-space-size=1', '/app/bin/updater.mjs']);
+  assert.deepEqual(config.Entrypoint, ['/opt/dune-updater/launch'], 'launch, which runs current/bin/updater.mjs with its node flags');
   assert.ok(config.Healthcheck?.Test.join(' ').includes('/healthz'), 'the image has a HEALTHCHECK on /healthz');
   assert.ok(config.Env.includes('UPDATER_DATA_DIR=/var/lib/dune-updater'));
   assert.ok(config.Env.includes('MALLOC_ARENA_MAX=2'));
   assert.ok('/var/lib/dune-updater' in config.Volumes);
 
-  // What ships: the launcher and the build (no sources, tests, docs or the host's node_modules), the docker
-  // CLI and docker-compose; not the compiler toolchain of the build stage.
+  // What ships: the install root (launch, current -> releases/<version>) holding the package of
+  // `npm run package` installed by its install.sh (the build, no sources, tests, docs or the host's
+  // node_modules), the docker CLI and docker-compose; not the compiler toolchain of the build stage.
+  const R = '/opt/dune-updater/current';
   const inside = await run('docker', ['run', '--rm', '--network', 'host', '--entrypoint', 'sh', IMAGE, '-c',
-    'ls /app; echo ---; for c in docker docker-compose; do command -v $c; done; echo ---; for c in g++ make cc; do command -v $c; done; echo ---; ls /app/node_modules/better-sqlite3/build/Release; echo ---; ls /app/dist /app/dist/dashboard; echo ---; node -p process.versions.node; echo ---; cd /app/node_modules && for p in */package.json @*/*/package.json; do [ -e "$p" ] && echo "${p%/package.json}"; done; true'], bed.env);
+    `ls ${R}/; echo ---; for c in docker docker-compose; do command -v $c; done; echo ---; for c in g++ make cc; do command -v $c; done; echo ---; ls ${R}/node_modules/better-sqlite3/build/Release; echo ---; ls ${R}/dist ${R}/dist/dashboard; echo ---; node -p process.versions.node; echo ---; cd ${R}/node_modules && for p in */package.json @*/*/package.json; do [ -e "$p" ] && echo "\${p%/package.json}"; done; echo ---; ls /opt/dune-updater; readlink /opt/dune-updater/current; cat ${R}/VERSION; true`], bed.env);
   assert.equal(inside.code, 0, inside.stderr);
-  const [app, tools, toolchain, addon, dist, node, modules] = inside.stdout.split('---\n').map((s) => s.trim().split('\n').filter(Boolean));
-  assert.deepEqual(app, ['bin', 'dist', 'migrations', 'node_modules', 'package.json']);
+  const [app, tools, toolchain, addon, dist, node, modules, root] = inside.stdout.split('---\n').map((s) => s.trim().split('\n').filter(Boolean));
+  assert.deepEqual(app, ['VERSION', 'bin', 'dist', 'install.sh', 'launch', 'migrations', 'node_modules', 'package.json']);
+  // The install root of install.sh: launch, releases/, current -> releases/<version> (no previous, no trial),
+  // and the release's VERSION is the packaged version (package.json's, which the Dockerfile packages).
+  const [readlinkCurrent, packaged] = root!.slice(-2);
+  assert.deepEqual(root!.slice(0, -2), ['current', 'launch', 'releases'], 'the install root of install.sh');
+  assert.equal(readlinkCurrent, `releases/${VERSION}`, '/opt/dune-updater/current -> releases/<version>');
+  assert.equal(packaged, VERSION, 'current/VERSION is the packaged version');
   assert.ok(dist!.includes('updater.js') && dist!.includes('app.js') && dist!.includes('index.html'), `the build and the prebuilt dashboard: ${dist!.join(' ')}`);
   assert.deepEqual(tools, ['/usr/bin/docker', '/usr/bin/docker-compose']);
   assert.deepEqual(toolchain, [], 'no compiler in the runtime image');
   assert.deepEqual(addon, ['better_sqlite3.node']);
   assert.match(node![0]!, /^24\./, 'the runtime is Node 24');
-  // node_modules is the production install (its packages, top level): better-sqlite3 and what it needs, as
-  // `npm ls --omit=dev` says here. (`npm prune` leaves the emptied @scope directories behind: no packages.)
-  const production = (await run('npm', ['ls', '--omit=dev', '--all', '--parseable'], process.env, 60_000, ROOT)).stdout
-    .trim().split('\n').map((p) => /^node_modules\/((?:@[^/]+\/)?[^/@][^/]*)$/.exec(relative(ROOT, p))?.[1]).filter((n): n is string => !!n);
+  // node_modules is the package's production closure (its packages, top level): better-sqlite3 and what it
+  // loads at run time, as scripts/package.ts finds it here.
+  const production = runtimeClosure(ROOT).map((p) => /^node_modules\/((?:@[^/]+\/)?[^/@][^/]*)$/.exec(p)?.[1]).filter((n): n is string => !!n);
   assert.ok(production.includes('better-sqlite3') && !production.includes('fastify'), production.join(' '));
-  assert.deepEqual(modules, production.sort(), 'the image holds the production install, not the bundled libraries or the build tools');
+  assert.deepEqual(modules, production.sort(), 'the image holds the production closure, not the bundled libraries or the build tools');
 });
 
 test('the image runs with the host network and the socket mounted: /healthz answers, it turns healthy, its docker tools reach the engine, it stops on SIGTERM', { skip, timeout: 30 * 60_000 }, async (t) => {
@@ -155,6 +163,17 @@ test('the image runs with the host network and the socket mounted: /healthz answ
     const body = await until('/healthz from the host', 60, () => healthz(port));
     assert.equal(body.status, 'ok');
     assert.equal(body.version, VERSION);
+    // The version it reports is its release's VERSION, the release current points at.
+    const release = await docker('exec', name, 'sh', '-c', 'readlink /opt/dune-updater/current; cat /opt/dune-updater/current/VERSION');
+    assert.equal(release.code, 0, release.stderr);
+    assert.deepEqual(release.stdout.trim().split('\n'), [`releases/${body.version}`, body.version], 'the running updater reports the VERSION of the release current points at');
+    // The ENTRYPOINT launch became the release (exec, no trial): node runs current/bin/updater.mjs with
+    // the CMD, and no launch shell is left behind.
+    const ps = await docker('exec', name, 'sh', '-c', 'for p in /proc/[0-9]*; do [ "$p" = /proc/$$ ] || { tr "\\0" " " <$p/cmdline; echo; }; done 2>/dev/null');
+    const commands = ps.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+    assert.ok(commands.some((c) => /^\S*node .*\/opt\/dune-updater\/current\/bin\/updater\.mjs serve --config \/etc\/dune-updater\/updater\.yaml$/.test(c)), `the updater runs from current: ${commands.join(' | ')}`);
+    // (--init's docker-init keeps the ENTRYPOINT in its own command line; a launch shell would be `/bin/sh /opt/dune-updater/launch …`.)
+    assert.ok(!commands.some((c) => /^\S*sh \/opt\/dune-updater\/launch /.test(c)), `launch exec'd the release: ${commands.join(' | ')}`);
 
     const t0 = Date.now();
     const health = await until('.State.Health.Status healthy', 90, async () => {

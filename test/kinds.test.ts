@@ -67,7 +67,7 @@ test('a kind the registry does not list is refused at config load, naming the kn
   try {
     assert.throws(
       () => loadConfig({ cwd: w.dir, env: {} }),
-      (e: unknown) => e instanceof ConfigError && e.issues.includes('components[0].kind: must be one of container, app'),
+      (e: unknown) => e instanceof ConfigError && e.issues.includes('components[0].kind: must be one of container, app, self'),
     );
     // With the kind registered: typed, its paths resolved by its own resolve.
     const { config } = loadConfig({ cwd: w.dir, env: {} }, { kinds });
@@ -75,7 +75,7 @@ test('a kind the registry does not list is refused at config load, naming the kn
     assert.ok(site && site.kind === 'dircopy');
     assert.equal(site.target, join(w.dir, 'site'));
     assert.equal(site.releasesDir, join(w.dir, 'releases'));
-    assert.deepEqual(kindNames(kinds), ['container', 'app', 'dircopy']);
+    assert.deepEqual(kindNames(kinds), ['container', 'app', 'self', 'dircopy']);
     // Its schema is strict and its own keys are required for it, like a built-in kind's.
     writeFileSync(join(w.dir, 'updater.yaml'), 'components:\n  - {name: site, kind: dircopy, repo: o/site, releasesDir: ./r, tagret: ./s}\n');
     assert.throws(
@@ -98,7 +98,7 @@ test('drivers for a kind not in their list are refused, naming the known kinds (
       const journal = new Journal(db);
       const github = new GitHubClient({ apiUrl: w.gh.apiUrl, rawUrl: w.gh.rawUrl, token: null, cache: journal.httpCache, logger: silent });
       const discovery = new ReleaseDiscovery(github, { includePrerelease: false, updaterVersion: '0.1.0' });
-      assert.throws(() => createDrivers(config, KINDS, discovery, silent), /component "site" is of kind "dircopy", which this updater does not know \(known kinds: container, app\)/);
+      assert.throws(() => createDrivers(config, KINDS, discovery, silent), /component "site" is of kind "dircopy", which this updater does not know \(known kinds: container, app, self\)/);
     } finally {
       db.close();
     }

@@ -1,6 +1,7 @@
 /**
- * The three ways the updater is started on a device (bin/updater.mjs's own line, the systemd
- * unit, the container image) give node the same flags and environment, so the memory measured in
+ * The ways the updater is started on a device (bin/updater.mjs's own line, run by deploy/launch
+ * from the systemd unit and the container image, or launch's UPDATER_NODE) give node the same
+ * flags and environment, so the memory measured in
  * docs/performance.md is what every device gets; the launcher without a build says so; and on a
  * node older than Node 24 the README's commands and the launcher stop at once with one sentence.
  */
@@ -21,21 +22,32 @@ function fromLauncher(): { env: string[]; flags: string[] } {
   return { env: m[1]!.trim().split(' ').filter(Boolean), flags: m[2]!.trim().split(' ').filter(Boolean) };
 }
 
-test('bin/updater.mjs, deploy/updater.service and deploy/Dockerfile start node with the same flags and environment', () => {
+test('bin/updater.mjs, deploy/launch, deploy/updater.service and deploy/Dockerfile start node with the same flags and environment', () => {
   const { env, flags } = fromLauncher();
   assert.ok(flags.includes('--max-semi-space-size=1') && env.includes('MALLOC_ARENA_MAX=2'), 'the launcher has the measured settings');
 
+  // launch runs the release's bin/updater.mjs (its first line has the flags), or UPDATER_NODE with the same flags.
+  const launch = read('deploy', 'launch');
+  assert.match(launch, /^ {2}set -- "\$ROOT\/current\/bin\/updater\.mjs" "\$@"$/m, 'launch runs current/bin/updater.mjs itself');
+  const viaNode = /^ {2}set -- "\$UPDATER_NODE" ((?:--\S+ )*)"\$ROOT\/current\/bin\/updater\.mjs" "\$@"$/m.exec(launch);
+  assert.ok(viaNode, 'launch with UPDATER_NODE runs that node with flags');
+  assert.deepEqual(viaNode[1]!.trim().split(' '), flags, 'launch with UPDATER_NODE: same node flags');
+
   const unit = read('deploy', 'updater.service');
-  const exec = /^ExecStart=\/usr\/bin\/node ((?:--\S+ )*)\/opt\/dune-updater\/bin\/updater\.mjs serve/m.exec(unit);
-  assert.ok(exec, 'the unit runs /usr/bin/node [flags] /opt/dune-updater/bin/updater.mjs serve');
-  assert.deepEqual(exec[1]!.trim().split(' '), flags, 'the unit: same node flags');
+  assert.match(unit, /^ExecStart=\/opt\/dune-updater\/launch serve --config \/etc\/dune-updater\/updater\.yaml$/m, 'the unit runs launch in the install root');
   const unitEnv = [...unit.matchAll(/^Environment=(.*)$/gm)].flatMap((l) => l[1]!.split(' '));
   for (const e of env) assert.ok(unitEnv.includes(e), `the unit: Environment= has ${e}`);
+  const [unitSection, serviceSection] = [/\[Unit\]([^[]*)/.exec(unit)![1]!, /\[Service\]([^[]*)/.exec(unit)![1]!];
+  assert.match(unitSection, /^StartLimitIntervalSec=0$/m, 'systemd never stops restarting it');
+  for (const line of ['Restart=always', 'RestartSec=1', 'RestartPreventExitStatus=2', 'KillMode=mixed']) {
+    assert.match(serviceSection, new RegExp(`^${line}$`, 'm'), `the unit: ${line}`);
+  }
+  assert.ok(/^ReadWritePaths=(.*)$/m.exec(serviceSection)![1]!.split(' ').includes('/opt/dune-updater'), 'a self-update may write the install root');
 
   const docker = read('deploy', 'Dockerfile');
   const entry = /^ENTRYPOINT (\[.*\])$/m.exec(docker);
   assert.ok(entry, 'the Dockerfile has an exec-form ENTRYPOINT');
-  assert.deepEqual(JSON.parse(entry[1]!), ['node', ...flags, '/app/bin/updater.mjs'], 'the image: same node flags');
+  assert.deepEqual(JSON.parse(entry[1]!), ['/opt/dune-updater/launch'], 'the image runs launch in its install root');
   const dockerEnv = [...docker.matchAll(/^ENV (.*)$/gm)].flatMap((l) => l[1]!.split(' '));
   for (const e of env) assert.ok(dockerEnv.includes(e), `the image: ENV has ${e}`);
 
@@ -64,7 +76,7 @@ test('Node 24 is required in one place per tool: engines, engine-strict, bin/che
   assert.match(read('bin', 'check-node.cjs'), /^var REQUIRED = 24;$/m, 'bin/check-node.cjs requires what engines says');
   for (const script of ['start', 'test', 'updater']) assert.match(pkg.scripts[script]!, /^node bin\/check-node\.cjs && /, `npm ${script} checks the node first`);
   assert.match(read('bin', 'updater.mjs'), /^import '\.\/check-node\.cjs';$/m, 'the launcher checks it too');
-  assert.match(read('deploy', 'updater.service'), /^# \/usr\/bin\/node must be Node 24/m, 'the unit says which node it runs');
+  assert.match(read('deploy', 'updater.service'), /^# The node on the service's PATH \(\/usr\/local\/bin, then \/usr\/bin\) must be Node 24/m, 'the unit says which node it runs');
   assert.deepEqual([...read('deploy', 'Dockerfile').matchAll(/^FROM (\S+)/gm)].map((m) => m[1]), ['node:24-bookworm-slim', 'node:24-bookworm-slim'], 'both stages of the image');
   const readme = read('README.md');
   assert.ok(readme.includes('npm install && npm start ') && readme.includes('npm install && npm test '), "the README's two commands");

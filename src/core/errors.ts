@@ -24,6 +24,8 @@ export const UPDATE_ERROR_CODES = [
   'service_not_running',
   'service_manager_missing',
   'service_manager_invalid',
+  'not_supervised',
+  'trial_open',
   'docker_unreachable',
   'registry_unreachable',
   'compose_missing',
@@ -48,6 +50,8 @@ export const UPDATE_ERROR_CODES = [
   'container_exited',
   'service_failed',
   'verify_failed',
+  'self_not_started',
+  'self_check_failed',
   // Undoing it
   'no_backup',
   'rollback_failed',

@@ -9,6 +9,9 @@ import type { Component } from '../core/component.js';
 import { UpdateError } from '../core/errors.js';
 import type { Driver } from '../core/driver.js';
 import type { Config } from '../config/schema.js';
+import { standaloneHost, type UpdaterHost } from '../core/host.js';
+import { UPDATER_VERSION } from '../version.js';
+import { join } from 'node:path';
 import { kindOf, type Kinds } from '../kinds/index.js';
 import type { KindDriver, KindEnv } from '../kinds/kind.js';
 import type { ReleaseDiscovery } from '../releases/discovery.js';
@@ -56,8 +59,10 @@ export function createDrivers(
   kinds: Kinds,
   discovery: ReleaseDiscovery,
   logger: Logger,
-  options: { running?: RunningCacheOptions } = {},
+  options: { running?: RunningCacheOptions; host?: UpdaterHost } = {},
 ): Drivers {
+  // The process as the `self` kind sees it; without one (tests, tools), a host with no server and no restart.
+  const host = options.host ?? standaloneHost(UPDATER_VERSION, join(config.dataDir, 'updater.db'));
   const shared = new Map<string, unknown>();
   const work = new Map<string, KindDriver>();
   const cache = new RunningCache(async (name) => (await work.get(name)?.running?.()) ?? null, options.running);
@@ -75,6 +80,7 @@ export function createDrivers(
         return shared.get(key) as T;
       },
       serviceChanged: () => cache.forget(c.name),
+      host,
     };
     const driver = kind.createDriver(c, env);
     work.set(c.name, driver);

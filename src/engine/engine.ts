@@ -27,6 +27,7 @@ import {
   type WorkPhase,
 } from '../../machines/update-machine.js';
 import { describe } from '../../machines/messages.js';
+import { parseStoredRun, upgradeStoredRun } from '../../machines/stored-run.js';
 import { BusyError, JournalUnwritableError, type Journal, type RunRow, type RunView, type Transition, type TransitionCommit } from '../journal/journal.js';
 import type { Driver, Outcome, StepContext, StepRecord } from '../core/driver.js';
 import { stepRecord } from '../journal/transitions.js';
@@ -38,6 +39,8 @@ export interface EngineComponent {
   kind: string;
   /** Health timeout: the verify phase may take this plus a margin. */
   health?: { timeoutSeconds?: number } | undefined;
+  /** Recoveries a run of this component may go through (its kind's; default MAX_RECOVERIES). */
+  maxRecoveries?: number | undefined;
 }
 
 export interface ProgressEvent {
@@ -199,6 +202,7 @@ export class Engine {
             fromVersion,
             backup,
             phaseTimeoutsMs: this.timeoutsFor(component),
+            ...(component.maxRecoveries !== undefined ? { maxRecoveries: component.maxRecoveries } : {}),
           });
           context.toVersion = toVersion;
           return serialize({ machineVersion: MACHINE_VERSION, state: 'idle', context });
@@ -374,25 +378,28 @@ export class Engine {
       return this.journal.getRun(row.id)!;
     };
 
-    let snapshot: Snapshot;
-    try {
-      snapshot = JSON.parse(row.snapshot) as Snapshot;
-    } catch {
-      return giveUp('recovery_bad_snapshot', `Run ${row.id} of ${row.component} was interrupted in ${row.state} and its saved state cannot be read; manual intervention required. Nothing was deleted.`);
+    // The stored run, read forward from the version that journaled it (machines/stored-run.ts).
+    const parsed = parseStoredRun(row.snapshot, row.machine_version);
+    if (!parsed.ok) {
+      return giveUp(parsed.code, `Run ${row.id} of ${row.component} was interrupted in ${row.state} and ${parsed.reason}; manual intervention required. Nothing was deleted.`);
     }
-    if (row.machine_version !== MACHINE_VERSION || snapshot.machineVersion !== MACHINE_VERSION) {
-      return giveUp(
-        'recovery_version',
-        `Run ${row.id} of ${row.component} was interrupted in ${row.state} by an updater whose machine version is ${row.machine_version}; this one is ${MACHINE_VERSION} and will not guess how to resume it. Manual intervention required.${snapshot.context?.backup ? ` The backup is at ${snapshot.context.backup.path}.` : ''} Nothing was deleted.`,
-      );
+    const backupPath = (parsed.context.backup as { path?: unknown } | null | undefined)?.path;
+    const backupNote = typeof backupPath === 'string' ? ` The backup is at ${backupPath}.` : '';
+    const read = upgradeStoredRun(parsed);
+    if (!read.ok && read.code === 'recovery_version') {
+      return giveUp(read.code, `Run ${row.id} of ${row.component} was interrupted in ${row.state}, but ${read.reason}. Manual intervention required.${backupNote} Nothing was deleted.`);
     }
     const component = this.components.get(row.component);
     if (!component) {
-      return giveUp(
-        'recovery_unknown_component',
-        `Run ${row.id} was interrupted in ${row.state}, but ${row.component} is no longer in the configuration; manual intervention required.${snapshot.context.backup ? ` The backup is at ${snapshot.context.backup.path}.` : ''} Nothing was deleted.`,
-      );
+      return giveUp('recovery_unknown_component', `Run ${row.id} was interrupted in ${row.state}, but ${row.component} is no longer in the configuration; manual intervention required.${backupNote} Nothing was deleted.`);
     }
+    if (!read.ok) {
+      return giveUp(read.code, `Run ${row.id} of ${row.component} was interrupted in ${row.state} and ${read.reason}; manual intervention required.${backupNote} Nothing was deleted.`);
+    }
+    if (read.upgradedFrom !== null) {
+      log.info({ machine_version: read.upgradedFrom }, `run ${row.id} was journaled by machine version ${read.upgradedFrom}; read forward to version ${MACHINE_VERSION}`);
+    }
+    const snapshot = read.run;
     log.warn({ state: row.state, recoveries: row.recoveries }, `recovering run ${row.id}, interrupted in ${row.state}`);
     const context: UpdateContext = { ...snapshot.context, resumedFrom: row.state as Phase, deadline: null };
     return this.launch(row.id, component, context, 'BOOT');

@@ -6,7 +6,14 @@
  *   sub-step intent (default 2) of that phase is recorded in this process, i.e. after
  *   the earlier sub-steps took effect; or, if the work has fewer sub-steps, when it
  *   finishes or fails, before its end is committed (effects done, journal behind).
+ * With `UPDATER_FAULT_ONCE=<file>` the fault fires only while that file does not exist, and
+ * creates it first: a crash test of a run that spans processes (a self-update: the old release,
+ * then the new one) kills exactly one of them. `UPDATER_FAULT_VERSION` (read by the composition
+ * root) arms it only in the updater of that version.
  */
+import { existsSync, writeFileSync } from 'node:fs';
+import { fsyncFile } from '../util/fs-atomic.js';
+
 export type FaultPosition = 'after' | 'during';
 
 export interface FaultSpec {
@@ -24,15 +31,25 @@ export function parseFault(spec: string | undefined): FaultSpec | null {
 
 export class FaultPoints {
   private readonly spec: FaultSpec | null;
+  private readonly once: string | undefined = process.env.UPDATER_FAULT_ONCE || undefined;
   private readonly stepCounts = new Map<string, number>();
 
   constructor(
     spec: string | undefined = process.env.UPDATER_FAULT,
-    private readonly kill: () => void = () => {
+    private readonly killNow: () => void = () => {
       process.kill(process.pid, 'SIGKILL');
     },
   ) {
     this.spec = parseFault(spec);
+  }
+
+  private kill(): void {
+    if (this.once) {
+      if (existsSync(this.once)) return;
+      writeFileSync(this.once, `${process.pid}\n`);
+      fsyncFile(this.once);
+    }
+    this.killNow();
   }
 
   get armed(): boolean {

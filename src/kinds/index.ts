@@ -7,9 +7,10 @@ import type { Component } from '../core/component.js';
 import type { Installed } from '../core/installed.js';
 import { appKind } from './app/index.js';
 import { containerKind } from './container/index.js';
+import { selfKind } from './self/index.js';
 import type { ComponentKind, ComponentOf } from './kind.js';
 
-export const KINDS = [containerKind, appKind] as const;
+export const KINDS = [containerKind, appKind, selfKind] as const;
 
 /** A list of kinds, as every function built from the registry takes it. */
 export type Kinds = readonly ComponentKind[];

@@ -12,6 +12,7 @@ import type { ApplyOutput, BackupRef, UpdateContext } from '../../machines/updat
 import type { Component } from '../core/component.js';
 import type { Outcome, RestorePlan, StepContext } from '../core/driver.js';
 import type { Installed } from '../core/installed.js';
+import type { UpdaterHost } from '../core/host.js';
 import type { Manifest } from '../releases/manifest.js';
 import { componentFields, type KindSchema } from '../config/schema.js';
 
@@ -56,6 +57,8 @@ export interface KindEnv {
    * instead of showing an answer from before (docs/architecture.md, "Reads are cheap").
    */
   readonly serviceChanged: () => void;
+  /** The updater process itself: its version, install root, server and supervisor (the `self` kind). */
+  readonly host: UpdaterHost;
 }
 
 /** Makes a path of the configuration absolute, relative to where the key was written (`key` names it for messages). */
@@ -75,6 +78,8 @@ export interface ComponentKind<C extends Component = Component, P = C> {
   /** What is installed now; never throws (an unknown version comes with a reason). */
   readInstalled(component: C): Installed;
   createDriver(component: C, env: KindEnv): KindDriver;
+  /** Recoveries a run of this kind may go through, when it needs more than the default (MAX_RECOVERIES). */
+  readonly maxRecoveries?: number;
 }
 
 /** The component type of a kind. */

@@ -47,3 +47,13 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, options
   }
   fsyncDir(dir);
 }
+
+/** fsyncs a file's data (a file written by another API, e.g. SQLite's backup). */
+export function fsyncFile(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}

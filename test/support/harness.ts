@@ -179,8 +179,12 @@ export function openComponents(root: string, specs: DirSpec[], options: { stepDe
   };
 }
 
+/**
+ * Removes a test's temp dir. A core a test closed without `close()` (the harness closes only its
+ * database) may still be writing logs/updates.log in the background: rm retries ENOTEMPTY.
+ */
 export function cleanup(dir: string): void {
-  rmSync(dir, { recursive: true, force: true });
+  rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
 }
 
 /** `node --import <this>` runs TypeScript from any working directory. */
