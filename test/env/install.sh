@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the packages the test bed needs (Debian bookworm, root). A fast no-op when all are present.
 # chromium: the dashboard's browser test (test/dashboard.test.ts) drives it with playwright-core.
+# nats-server: the NATS transport and fleet tests start their own (test/support/nats-server.ts).
 set -euo pipefail
 
-PKGS=(docker.io docker-compose docker-registry busybox-static debootstrap chromium)
+PKGS=(docker.io docker-compose docker-registry busybox-static debootstrap chromium nats-server)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
