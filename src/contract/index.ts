@@ -8,3 +8,4 @@ export * from './limits.js';
 export * from './shapes.js';
 export * from './requests.js';
 export * from './json-schema.js';
+export * from './fleet.js';

@@ -18,6 +18,8 @@ export const componentNameLimits = { type: 'string', pattern: COMPONENT_NAME_PAT
 
 /** A release version as a client may ask for it: `1.2.0`, `v1.2.0-rc.1+build.5`; at most 64 characters. */
 export const versionLimits = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[vV]?[0-9A-Za-z.+-]+$' } as const satisfies StringLimits;
+/** A fleet rollout's id (`r-20261202-1234-ab12`): it names a NATS KV key and a journal row. */
+export const rolloutIdLimits = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' } as const satisfies StringLimits;
 
 const compiled = new Map<string, RegExp>();
 

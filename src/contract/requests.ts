@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { RESERVED_COMPONENT_NAMES } from '../config/schema.js';
-import { componentNameLimits, stringProblem, versionLimits, type StringLimits } from './limits.js';
+import { componentNameLimits, rolloutIdLimits, stringProblem, versionLimits, type StringLimits } from './limits.js';
 
 /** A string within `limits`; `messages.type` when not a string, `messages.empty` (if given) when empty. */
 function limited(limits: StringLimits, messages: { type?: string; empty?: string } = {}) {
@@ -59,8 +59,11 @@ export const performUpdateBody = z.strictObject(
     component: limited(componentNameLimits, { type: 'required string', empty: 'required string' }),
     dry_run: z.boolean({ error: 'must be a boolean' }).nullish(),
     version: limited(versionLimits, { type: 'must be a non-empty string', empty: 'must be a non-empty string' }).nullish(),
+    // A fleet rollout's id (NATS): the device starts at most one run per rollout and component, and
+    // answers a repeated request with that run. Any transport may send it.
+    rollout: limited(rolloutIdLimits, { type: 'must be a non-empty string', empty: 'must be a non-empty string' }).nullish(),
   },
-  { error: objectOf('component, dry_run?, version?') },
+  { error: objectOf('component, dry_run?, version?, rollout?') },
 );
 
 /** `updater.subscribe`: no body, or `{after_seq?}`. */
@@ -97,7 +100,7 @@ export type InboundSubject = keyof typeof inbound;
 /** An inbound message once its body is parsed. */
 export type Inbound =
   | { subject: 'updater.check_updates' }
-  | { subject: 'updater.perform_update'; component: string; dryRun: boolean; version: string | null }
+  | { subject: 'updater.perform_update'; component: string; dryRun: boolean; version: string | null; rollout: string | null }
   | { subject: 'updater.update'; name: string; all: false }
   | { subject: 'updater.update'; all: true }
   | { subject: 'updater.subscribe'; afterSeq: number | undefined }
@@ -120,7 +123,7 @@ export function parseInbound(subject: string, body: unknown): Parsed {
   switch (subject) {
     case 'updater.perform_update': {
       const b = parsed.data as z.output<typeof performUpdateBody>;
-      return { ok: true, message: { subject, component: b.component, dryRun: b.dry_run === true, version: b.version ?? null } };
+      return { ok: true, message: { subject, component: b.component, dryRun: b.dry_run === true, version: b.version ?? null, rollout: b.rollout ?? null } };
     }
     case 'updater.update': {
       const name = parsed.data as string;
