@@ -7,6 +7,7 @@
 import { api, ApiError, token, type CheckResult, type Component, type Run, type Transition, type UpdateAllStarted } from './api.js';
 import { $, ago, bytes, clock, duration, fullDate, h, notes, setText } from './dom.js';
 import { Feed, type ConnState, type Progress } from './feed.js';
+import { startFleet } from './fleet.js';
 
 const PHASES = ['discover', 'validate', 'backup', 'apply', 'verify'] as const;
 const TERMINAL = new Set(['succeeded', 'up_to_date', 'validated', 'aborted', 'rolled_back', 'rollback_failed']);
@@ -698,6 +699,7 @@ function start(): void {
   setInterval(render, 30_000); // "checked 2 minutes ago"
   void refreshSoon();
   feed.connect();
+  void startFleet();
 }
 
 start();
