@@ -144,8 +144,8 @@ function cli(args: string[], url: string | null): Cli {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'fleet', ...args, ...(url ? ['--nats', url] : [])], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
-  child.stdout!.on('data', (b) => (out += b));
-  child.stderr!.on('data', (b) => (err += b));
+  child.stdout.on('data', (b) => (out += b));
+  child.stderr.on('data', (b) => (err += b));
   const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return { child, stdout: () => out, stderr: () => err, exit };
 }
