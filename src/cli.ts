@@ -32,6 +32,8 @@ Usage:
   updater config check [--config FILE] [--ini FILE]            validate the configuration
   updater frontend SUBJECT [BODY] [--wait S]                   play the DuneBugger frontend on the
                                                                Web PubSub hub (docs/frontend.md)
+  updater fleet    status|rollout|resume|show …                the fleet console on NATS
+                                                               (docs/fleet.md; updater fleet help)
 
 Every command takes --config FILE (default ./updater.yaml, else the embedded demo) and --ini.
 check, update and rollback go through the running service when one answers at server.host:port
@@ -42,6 +44,11 @@ component must be updated first); 2 usage or invalid configuration; 3 failure (j
 4 rollback failed: manual intervention required; 5 busy (another run is active).`;
 
 async function main(argv: string[]): Promise<number> {
+  // The fleet console has options of its own and needs no configuration (only the NATS to talk to).
+  if (argv[0] === 'fleet') {
+    const { fleet } = await import('./cli/fleet.js');
+    return fleet(argv.slice(1));
+  }
   let parsed;
   try {
     parsed = parseArgs({
