@@ -95,7 +95,7 @@ export async function apiRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
       response: { ...started, ...errorResponses(400, 401, 403, 404, 409, 415, 421, 507) },
     },
   }, async (request, reply) => {
-    const { runId } = await commands.startRun(request.params.name, { version: request.body.version ?? null, dryRun: request.body.dry_run ?? false });
+    const { runId } = await commands.startRun(request.params.name, { version: request.body.version ?? null, dryRun: request.body.dry_run ?? false, rollout: request.body.rollout ?? null });
     return reply.status(202).send({ run_id: runId });
   });
 
