@@ -57,7 +57,7 @@ async function startDevice(config: NatsConfig, options: { stepDelayMs?: number }
   const h = openComponents(root, [{ name: 'core' }, { name: 'remote' }], { stepDelayMs: options.stepDelayMs ?? 0 });
   const { logger, lines } = capturingLogger();
   const http = await startHttp(h.core.app, { host: '127.0.0.1', port: 0, token: null, allowedHosts: [], allowedOrigins: [] }, logger);
-  const nats = startNats(h.core.app, config, logger, { link: { reconnectWaitMs: 200, retryDelayMs: 100, maxRetryDelayMs: 1000, pingIntervalMs: 1000 }, refreshMs: 60_000, timeoutMs: 2000 });
+  const nats = startNats(h.core.app, config, logger, { link: { reconnectWaitMs: 200, retryDelayMs: 100, maxRetryDelayMs: 1000, pingIntervalMs: 1000 }, refreshMs: 60_000, timeoutMs: 2000, retryMs: 300 });
   return {
     h,
     nats,
@@ -105,8 +105,12 @@ before(async () => {
   server = await startNatsServer({ args: ['--user', USER, '--pass', PASSWORD] });
   device = await startDevice({ servers: [server.url], device: DEVICE, user: USER, password: PASSWORD }, { stepDelayMs: 100 });
   console_ = new Console(await connect({ servers: server.url, user: USER, pass: PASSWORD }));
-  await waitFor('the device on the bus', async () => device.nats.link.status === 'connected', 20_000);
-  await waitFor('the device\'s record', () => console_.record().catch(() => null), 20_000);
+  try {
+    await waitFor('the device on the bus', async () => device.nats.link.status === 'connected', 20_000);
+    await waitFor('the device\'s record', () => console_.record().catch(() => null), 20_000);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}; the device's log:\n${device.lines()}\nnats-server:\n${server.output()}`);
+  }
 });
 
 after(async () => {
@@ -240,7 +244,7 @@ test('GET /api/fleet: the devices of dune_devices (online) and the rollouts of d
   await (await console_.devices()).delete('junk');
 });
 
-test('GET /api/fleet without nats: 404 not_found', async () => {
+test('without nats: GET /api/fleet is 404 not_found, /healthz has no nats; REST\'s update takes a rollout too', async () => {
   const root = tempDir('updater-nats-off-');
   const h = openComponents(root, [{ name: 'core' }]);
   const http = await startHttp(h.core.app, { host: '127.0.0.1', port: 0, token: null, allowedHosts: [], allowedOrigins: [] }, pino({ level: 'silent' }));
@@ -249,6 +253,14 @@ test('GET /api/fleet without nats: 404 not_found', async () => {
     assert.equal(res.status, 404);
     assert.deepEqual(await res.json(), { error: { code: 'not_found', message: 'nats is not configured' } });
     assert.equal(((await (await fetch(`${http.url}/healthz`)).json()) as { nats?: string }).nats, undefined);
+    // REST takes a rollout too: the repeat answers the same run.
+    const post = async () => (await (await fetch(`${http.url}/api/components/core/updates`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ rollout: 'r-rest' }) })).json()) as { run_id: number };
+    const a = await post();
+    const b = await post();
+    assert.equal(b.run_id, a.run_id);
+    await h.core.app.queries.runEnded(a.run_id);
+    assert.equal((await post()).run_id, a.run_id);
+    assert.equal(h.core.app.queries.runs().length, 1);
   } finally {
     await h.core.close([http.close()]);
     cleanup(root);

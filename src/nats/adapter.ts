@@ -54,6 +54,8 @@ export interface NatsOptions {
   refreshMs?: number;
   /** A KV write or read waits at most this long (default 5 s). */
   timeoutMs?: number;
+  /** A record write that failed is tried again after this long (default 5 s). */
+  retryMs?: number;
 }
 
 const error = (code: string, message: string): NatsReply => ({ subject: 'error', body: { code, message } });
@@ -149,6 +151,7 @@ export function startNats(app: Application, config: NatsConfig, logger: Logger, 
   let dirty = false;
   let writing: Promise<void> | null = null;
   let lastKvProblem = '';
+  let retry: NodeJS.Timeout | null = null;
   const bucket = async (nc: NatsConnection): Promise<KV> => {
     if (kv && kvOf === nc) return kv;
     const js: JetStreamClient = nc.jetstream({ timeout });
@@ -183,6 +186,12 @@ export function startNats(app: Application, config: NatsConfig, logger: Logger, 
           if (why !== lastKvProblem) log.warn(`NATS: cannot write the device's record in ${DEVICES_BUCKET}: ${why}`);
           lastKvProblem = why;
           kv = null;
+          // Again soon rather than at the next change or refresh (a bus that was just (re)started may not have JetStream ready).
+          retry ??= setTimeout(() => {
+            retry = null;
+            writeRecord();
+          }, options.retryMs ?? 5000);
+          retry.unref();
           return;
         }
       }
@@ -239,6 +248,7 @@ export function startNats(app: Application, config: NatsConfig, logger: Logger, 
       await Promise.race([writing ?? Promise.resolve(), new Promise((r) => setTimeout(r, 1000).unref())]);
       closed = true;
       clearInterval(refresh);
+      if (retry) clearTimeout(retry);
       subscription.close();
       await link.close();
     },
