@@ -108,7 +108,7 @@ export function createCore(o: CoreOptions): Core {
       updateLog.append({ at: run?.finished_at ?? new Date(), component: r.component, fromVersion: run?.from_version ?? null, toVersion: run?.to_version ?? null, state: r.state, message: r.message });
     });
     // The checker calls onChecked only from check(), never before createCore returns.
-    const app = createApplication({ engine, journal, checker, components: config.components, running: drivers.running, kinds: kindNames(kinds), deviceId: config.webpubsub?.group ?? hostname(), logger });
+    const app = createApplication({ engine, journal, checker, components: config.components, running: drivers.running, kinds: kindNames(kinds), deviceId: config.webpubsub?.group ?? config.nats?.device ?? hostname(), logger });
 
     let closing: Promise<void> | null = null;
     return {
@@ -201,7 +201,7 @@ export async function startService(given: Config, source: string, logger: Logger
   }
   const config = core.config;
 
-  // The transports. HTTP: REST, /ws, /metrics, the dashboard; then Web PubSub (NATS starts here too).
+  // The transports. HTTP: REST, /ws, /metrics, the dashboard; then Web PubSub and NATS.
   let http: { url: string; close(): Promise<void> };
   try {
     const { startHttp } = await import('./server/server.js');
@@ -214,6 +214,9 @@ export async function startService(given: Config, source: string, logger: Logger
   }
   // Web PubSub: outbound to the hub, in the device's group; it connects (and reconnects) on its own.
   const webpubsub = config.webpubsub ? (await import('./webpubsub/adapter.js')).startWebPubSub(core.app, config.webpubsub, logger) : null;
+  // NATS: outbound to the bus, as this device; it connects (and reconnects) on its own, and the
+  // service runs whether the bus is there or not.
+  const nats = config.nats ? (await import('./nats/adapter.js')).startNats(core.app, config.nats, logger) : null;
   host.listening(http.url);
   logger.info({ url: http.url, version: UPDATER_VERSION, config: demo ? `${source} (demo)` : source, components: config.components.map((c) => c.name) }, `updater listening on ${http.url}`);
   logger.info({ dashboard: `${http.url}/` }, `dashboard: ${http.url}/`);
@@ -222,7 +225,7 @@ export async function startService(given: Config, source: string, logger: Logger
   const stop = (options: { graceMs?: number } = {}) =>
     (stopping ??= (async () => {
       // Both at once: the clients' connections are closed while the current step finishes.
-      await core.close([http.close(), ...(webpubsub ? [webpubsub.close()] : [])], options);
+      await core.close([http.close(), ...(webpubsub ? [webpubsub.close()] : []), ...(nats ? [nats.close()] : [])], options);
       await demo?.stop();
       lock.release();
     })());

@@ -696,6 +696,7 @@ test('configJsonSchema describes the input', () => {
     'github',
     'includePrerelease',
     'manifest',
+    'nats',
     'server',
     'webpubsub',
   ]);

@@ -4,7 +4,7 @@ import { writeFileSync, readFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openDatabase, readMigrations, JournalError } from '../src/journal/database.js';
-import { Journal, BusyError } from '../src/journal/journal.js';
+import { Journal, BusyError, RolloutRunExistsError } from '../src/journal/journal.js';
 import { cleanup, tempDir } from './support/harness.js';
 
 test('every connection runs WAL with synchronous=FULL and a 2 MB page cache, also after re-opening and after a transaction', () => {
@@ -41,7 +41,7 @@ test('migrations are applied in order, tracked in user_version, and idempotent a
       const db = openDatabase(path);
       assert.equal(db.pragma('user_version', { simple: true }), latest);
       const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`).all().map((r: any) => r.name);
-      assert.deepEqual(tables, ['components', 'http_cache', 'journal_probe', 'run_steps', 'runs', 'transitions']);
+      assert.deepEqual(tables, ['components', 'http_cache', 'journal_probe', 'rollout_runs', 'run_steps', 'runs', 'transitions']);
       db.close();
     }
   } finally {
@@ -91,6 +91,38 @@ test('a corrupt database is refused with a clear message and left as it was', ()
     const before = readFileSync(path);
     assert.throws(() => openDatabase(path), (e: unknown) => e instanceof JournalError && e.code === 'db_corrupt' && /not a readable SQLite database/.test(e.message));
     assert.deepEqual(readFileSync(path), before);
+  } finally {
+    cleanup(dir);
+  }
+});
+
+test('a rollout starts at most one run per component: its key is written with the run, a repeat is refused with that run', () => {
+  const dir = tempDir();
+  try {
+    const db = openDatabase(join(dir, 'updater.db'));
+    const j = new Journal(db);
+    const mk = (c: string, rollout: string | null, snapshot: () => string = () => '{}') =>
+      j.createRun({ component: c, kind: 'dir', mode: 'update', requestedVersion: null, fromVersion: null, dryRun: false, machineVersion: 1, snapshot, rollout });
+    const end = (runId: number) => j.commitTransition({ runId, to: 'up_to_date', event: 'x', message: 'x', level: 'info', snapshot: '{}', fromVersion: null, toVersion: null, recoveries: 0, result: 'up_to_date' });
+    const a = mk('a', 'r-1');
+    assert.equal(j.runOfRollout('r-1', 'a'), a);
+    // The repeat is answered with the run even while it is unfinished (not busy).
+    assert.throws(() => mk('a', 'r-1'), (e: unknown) => e instanceof RolloutRunExistsError && e.runId === a);
+    end(a);
+    assert.throws(() => mk('a', 'r-1'), (e: unknown) => e instanceof RolloutRunExistsError && e.runId === a);
+    // Another component, another rollout: runs of their own.
+    const b = mk('b', 'r-1');
+    end(b);
+    const c = mk('a', 'r-2');
+    end(c);
+    assert.deepEqual([j.runOfRollout('r-1', 'b'), j.runOfRollout('r-2', 'a'), j.runOfRollout('r-3', 'a')], [b, c, undefined]);
+    // A run whose creation fails leaves no key behind (one transaction).
+    assert.throws(() => mk('a', 'r-4', () => {
+      throw new Error('snapshot failed');
+    }), /snapshot failed/);
+    assert.equal(j.runOfRollout('r-4', 'a'), undefined);
+    assert.equal(j.listRuns().length, 3);
+    db.close();
   } finally {
     cleanup(dir);
   }

@@ -16,6 +16,17 @@ export interface RunRequest {
   version?: string | null;
   /** Stop after validate. */
   dryRun?: boolean;
+  /**
+   * A fleet rollout's id: at most one run per rollout and component on this device. A repeat
+   * answers the run the rollout started (`existing: true`), whatever it is doing, and is never refused.
+   */
+  rollout?: string | null;
+}
+
+/** The run a request started, or (`existing`) the one its rollout had started already. */
+export interface StartedRun {
+  runId: number;
+  existing?: true;
 }
 
 export class Commands {
@@ -37,7 +48,7 @@ export class Commands {
    * Refused (`update_first`) while a component marked `updateFirst` that comes before this one has an
    * update available, unless it is a dry run (which changes nothing); `busy` during an update of all.
    */
-  startRun(component: string, request: RunRequest = {}): Promise<{ runId: number }> {
+  startRun(component: string, request: RunRequest = {}): Promise<StartedRun> {
     const dryRun = request.dryRun ?? false;
     // Asked after the engine's own refusals (404; 507, which wins over 409; busy), before the run exists.
     const admit = () => {
@@ -45,7 +56,7 @@ export class Commands {
       const first = dryRun ? null : this.batches.mustGoFirst(component);
       if (first !== null) throw new CommandError('update_first', updateFirstMessage(component, first));
     };
-    return refused(this.engine.startRun(component, { version: request.version ?? null, dryRun, admit }));
+    return refused(this.engine.startRun(component, { version: request.version ?? null, dryRun, admit, rollout: request.rollout ?? null }));
   }
 
   /**

@@ -14,7 +14,7 @@ import { Commands } from './commands.js';
 import { Feed } from './feed.js';
 import { Queries, type RunningProbe } from './queries.js';
 
-export { Commands, type RunRequest } from './commands.js';
+export { Commands, type RunRequest, type StartedRun } from './commands.js';
 export { Queries, type CheckSummary, type RunningProbe } from './queries.js';
 export { Feed, type FeedSink, type Subscription } from './feed.js';
 export { CommandError, refusalOf, type CommandErrorCode } from './errors.js';

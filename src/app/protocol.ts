@@ -61,10 +61,11 @@ export async function handleMessage(app: Application, session: Session, subject:
       session.reply(error(e.code, e.message));
     }
   };
-  const start = (component: string, request: { version?: string | null; dryRun?: boolean }) =>
+  const start = (component: string, request: { version?: string | null; dryRun?: boolean; rollout?: string | null }) =>
     refusedAs(async () => {
-      const { runId } = await app.commands.startRun(component, request);
-      session.log.info({ run_id: runId, component }, `run ${runId} of ${component} started by ${subject}`);
+      const { runId, existing } = await app.commands.startRun(component, request);
+      if (existing) session.log.info({ run_id: runId, component, rollout: request.rollout }, `run ${runId} of ${component} was already started by rollout ${request.rollout ?? ''}`);
+      else session.log.info({ run_id: runId, component }, `run ${runId} of ${component} started by ${subject}`);
     });
   switch (m.subject) {
     case 'updater.check_updates':
@@ -73,7 +74,7 @@ export async function handleMessage(app: Application, session: Session, subject:
       await app.commands.check();
       return;
     case 'updater.perform_update':
-      return start(m.component, { version: m.version, dryRun: m.dryRun });
+      return start(m.component, { version: m.version, dryRun: m.dryRun, rollout: m.rollout });
     case 'updater.update': {
       // `"all"`, or the frontend's `"manual_confirmation"`: every component with an update. Its
       // progress reaches this client through the feed (`update_batch`, each run's messages).

@@ -7,7 +7,7 @@ import type { Engine } from '../engine/engine.js';
 import type { Journal, RunView, Transition } from '../journal/journal.js';
 import { toCheckResult, type ComponentStatus, type UpdateChecker } from '../releases/checker.js';
 import type { ComponentConfig } from '../config/index.js';
-import type { CheckResult, ComponentView, Health, Run, RunsQuery, SystemInfoBody, UpdateBatch } from '../contract/index.js';
+import type { CheckResult, ComponentView, FleetView, Health, Run, RunsQuery, SystemInfoBody, UpdateBatch } from '../contract/index.js';
 import type { Batches } from './batch.js';
 import { UPDATER_VERSION } from '../version.js';
 
@@ -30,7 +30,7 @@ export interface QueriesOptions {
   running?: RunningProbe | undefined;
   /** The component kinds this updater knows (the API's kind enum). */
   kinds: readonly string[];
-  /** `system_info`'s device_id: the Web PubSub group, else the host name. */
+  /** `system_info`'s device_id: the Web PubSub group, else the NATS device name, else the host name. */
   deviceId: string;
   /** Updates of all components (held in memory). */
   batches?: Pick<Batches, 'view'> | undefined;
@@ -48,6 +48,7 @@ export type LinkName = 'webpubsub' | 'nats';
 
 export class Queries {
   private readonly links = new Map<LinkName, () => 'connected' | 'disconnected'>();
+  private fleetReader: (() => Promise<FleetView>) | null = null;
 
   constructor(private readonly o: QueriesOptions) {}
 
@@ -149,6 +150,16 @@ export class Queries {
   /** A transport that keeps a connection of its own (Web PubSub, NATS) tells /healthz how it is. */
   reportLink(name: LinkName, status: () => 'connected' | 'disconnected'): void {
     this.links.set(name, status);
+  }
+
+  /** The NATS transport tells how to read the fleet (the devices' and rollouts' KV buckets). */
+  reportFleet(read: () => Promise<FleetView>): void {
+    this.fleetReader = read;
+  }
+
+  /** `GET /api/fleet`: null when no transport can read the fleet (`nats` is not configured). */
+  fleet(): Promise<FleetView> | null {
+    return this.fleetReader ? this.fleetReader() : null;
   }
 
   /** `GET /healthz`: alive, whether the journal can be written (it probes while it cannot), and each link's state. */

@@ -3,5 +3,5 @@ export type { KindRegistry, LoadConfigOptions, LoadedConfig } from './load.js';
 export { ensureDirs } from './dirs.js';
 export { ConfigError } from './errors.js';
 export { DEMO_CONFIG } from './demo.js';
-export type { Config, GithubConfig, HealthConfig, ServerConfig, WebPubSubConfig } from './schema.js';
+export type { Config, GithubConfig, HealthConfig, NatsConfig, ServerConfig, WebPubSubConfig } from './schema.js';
 export type { ComponentConfig } from '../kinds/index.js';

@@ -22,6 +22,7 @@ import {
   valueAt,
   type Config,
   type ConfigSchema,
+  type NatsConfig,
   type ParsedConfig,
 } from './schema.js';
 
@@ -483,7 +484,26 @@ function finish(parsed: ParsedConfig, draft: Draft, kinds: readonly ComponentKin
     },
     manifest: parsed.manifest,
     ...(parsed.webpubsub ? { webpubsub: parsed.webpubsub } : {}),
+    ...(parsed.nats ? { nats: natsPaths(parsed.nats, (key, value) => resolveAt(['nats', ...key], value)) } : {}),
     components,
+  };
+}
+
+/** The credentials file and TLS files, absolute (relative to where each was written). */
+function natsPaths(nats: NatsConfig, at: (key: string[], value: string) => string): NatsConfig {
+  const tls = nats.tls;
+  return {
+    ...nats,
+    ...(nats.credentials ? { credentials: at(['credentials'], nats.credentials) } : {}),
+    ...(tls
+      ? {
+          tls: {
+            ...(tls.ca !== undefined ? { ca: at(['tls', 'ca'], tls.ca) } : {}),
+            ...(tls.cert !== undefined ? { cert: at(['tls', 'cert'], tls.cert) } : {}),
+            ...(tls.key !== undefined ? { key: at(['tls', 'key'], tls.key) } : {}),
+          },
+        }
+      : {}),
   };
 }
 

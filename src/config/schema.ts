@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Component } from '../core/component.js';
 import { normalizeOrigin, parseHost } from '../util/hosts.js';
 import { parseConnectionString } from '../util/connection-string.js';
+import { DEVICE_NAME_PATTERN } from '../contract/fleet.js';
 import type { ComponentConfig } from '../kinds/index.js';
 
 /**
@@ -162,6 +163,52 @@ export const webpubsubSchema = z
   })
   .meta({ description: 'The DuneBugger web frontend, through an Azure Web PubSub hub (docs/frontend.md); absent: off.' });
 
+const natsUrl = z.string({ error: 'expected a nats:// or tls:// URL' }).refine((v) => /^(nats|tls):\/\/[^\s/?#]+\/?$/.test(v), {
+  error: (iss) => `expected a nats:// or tls:// URL (nats://host:4222), got ${describeValue(redactUrl(iss.input))}`,
+});
+
+/** A server URL as it may be shown: a `user:password@` in it is never echoed. */
+function redactUrl(value: unknown): unknown {
+  return typeof value === 'string' ? value.replace(/\/\/[^@/\s]*@/, '//[redacted]@') : value;
+}
+
+export const natsSchema = z
+  .strictObject({
+    servers: z
+      .array(natsUrl, { error: (iss) => (iss.input === undefined ? undefined : 'expected a list of nats:// or tls:// URLs, e.g. [nats://127.0.0.1:4222]') })
+      .min(1, { error: 'must list at least one server' })
+      .meta({ description: 'The NATS servers (`nats://host:4222`, `tls://host:4222`); the client picks one and moves to another when it goes away.' }),
+    device: z
+      .string({ error: (iss) => (iss.input === undefined ? undefined : 'expected a device name') })
+      .regex(DEVICE_NAME_PATTERN, { error: 'must be a device name: 1 to 64 characters of letters, digits, "-" or "_" (it is a subject token and a KV key)' })
+      .meta({ description: 'This device\'s name on the bus: it answers on `dune.<device>.…` and writes its record under this key of `dune_devices`.' }),
+    credentials: nonEmpty('a path')
+      .nullable()
+      .optional()
+      .meta({ description: 'A NATS credentials file (`.creds`: a user JWT and its NKey seed), as `nsc` writes it. Its content is never logged.' }),
+    user: nonEmpty('a user name').optional().meta({ description: 'A user name, with `password`.' }),
+    password: secret('a password').optional().meta({ description: 'The password of `user`. A secret: never logged.' }),
+    token: secret('a token').optional().meta({ description: 'An authentication token. A secret: never logged.' }),
+    tls: z
+      .strictObject({
+        ca: nonEmpty('a path').optional().meta({ description: 'A PEM file of the CA that signed the servers\' certificates (default: the system\'s).' }),
+        cert: nonEmpty('a path').optional().meta({ description: 'This device\'s client certificate (PEM), with `key`.' }),
+        key: nonEmpty('a path').optional().meta({ description: 'The private key of `cert` (PEM).' }),
+      })
+      .superRefine((v, ctx) => {
+        if ((v.cert === undefined) !== (v.key === undefined)) ctx.addIssue({ code: 'custom', message: 'set cert and key together', path: [], input: '' });
+      })
+      .optional()
+      .meta({ description: 'TLS to the servers (any `tls://` server, or a server that requires it).' }),
+  })
+  .superRefine((v, ctx) => {
+    const ways = [v.credentials != null && 'credentials', (v.user !== undefined || v.password !== undefined) && 'user/password', v.token !== undefined && 'token'].filter((w) => w !== false);
+    if (ways.length > 1) ctx.addIssue({ code: 'custom', message: `set one way to authenticate, not ${ways.join(' and ')}: credentials, or user and password, or token`, path: [], input: '' });
+    if (v.user !== undefined && v.password === undefined) ctx.addIssue({ code: 'custom', message: 'is required with user', path: ['password'], input: '' });
+    if (v.password !== undefined && v.user === undefined) ctx.addIssue({ code: 'custom', message: 'is required with password', path: ['user'], input: '' });
+  })
+  .meta({ description: 'The NATS bus: the device answers requests and publishes its events and status there, for the fleet console (docs/fleet.md); absent: off.' });
+
 export const manifestSchema = z
   .strictObject({
     remoteComponent: z
@@ -194,6 +241,7 @@ const configShape = {
   github: githubSchema.prefault({}).meta({ description: 'Where releases come from.' }),
   manifest: manifestSchema.prefault({}),
   webpubsub: webpubsubSchema.optional(),
+  nats: natsSchema.optional(),
 };
 
 /**
@@ -244,6 +292,17 @@ export interface WebPubSubConfig {
   controller: boolean;
 }
 
+export interface NatsConfig {
+  servers: string[];
+  device: string;
+  /** Paths are absolute once loaded. */
+  credentials?: string | null | undefined;
+  user?: string | undefined;
+  password?: string | undefined;
+  token?: string | undefined;
+  tls?: { ca?: string | undefined; cert?: string | undefined; key?: string | undefined } | undefined;
+}
+
 export interface ManifestConfig {
   /** The component a manifest's `min_remote_version` is compared with (default `remote`). */
   remoteComponent: string;
@@ -268,6 +327,8 @@ export interface Config<C extends Component = ComponentConfig> {
   manifest: ManifestConfig;
   /** Absent: no Web PubSub transport. */
   webpubsub?: WebPubSubConfig | undefined;
+  /** Absent: no NATS transport. */
+  nats?: NatsConfig | undefined;
   components: C[];
 }
 
@@ -351,6 +412,7 @@ export const NESTED_KEYS: Record<string, string[]> = {
   github: Object.keys(githubSchema.shape),
   manifest: Object.keys(manifestSchema.shape),
   webpubsub: ['url', 'connectionString', 'hub', 'group', 'userId', 'controller'],
+  nats: ['servers', 'device', 'credentials', 'user', 'password', 'token', 'tls'],
 };
 
 /** Keys whose value is a plain string (environment values for them are never re-typed by YAML). */
@@ -368,6 +430,11 @@ export const STRING_KEYS = new Set([
   'webpubsub.hub',
   'webpubsub.group',
   'webpubsub.userId',
+  'nats.device',
+  'nats.credentials',
+  'nats.user',
+  'nats.password',
+  'nats.token',
 ]);
 
 /**

@@ -9,3 +9,4 @@ export * from './shapes.js';
 export * from './requests.js';
 export * from './json-schema.js';
 export * from './fleet.js';
+export * from './fleet-view.js';

@@ -31,7 +31,13 @@ export const checkRequest = z.strictObject({ component: componentName.optional()
 export type CheckRequest = z.output<typeof checkRequest>;
 
 /** `POST /api/components/:name/updates`: none or `{}` means the latest. */
-export const updateRequest = z.strictObject({ version: version.optional(), dry_run: z.boolean().optional() });
+export const updateRequest = z.strictObject({
+  version: version.optional(),
+  dry_run: z.boolean().optional(),
+  rollout: limited(rolloutIdLimits)
+    .optional()
+    .meta({ description: 'A fleet rollout\'s id: at most one run per rollout and component; a repeat answers the run it started.' }),
+});
 export type UpdateRequest = z.output<typeof updateRequest>;
 
 /** `POST /api/updates` (update all): no body, or `{}`. */

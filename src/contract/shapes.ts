@@ -204,7 +204,7 @@ export type SystemComponent = z.output<typeof systemComponent>;
 
 export const systemInfoBody = z.object({
   system_info: z.object({
-    device_id: z.string().meta({ description: 'The device: its Web PubSub group, else its host name.' }),
+    device_id: z.string().meta({ description: 'The device: its Web PubSub group, else its NATS device name, else its host name.' }),
     timestamp: z.string().meta({ description: 'UTC, `YYYY-MM-DDTHH:MM:SS`.' }),
     dunebugger_components: z.array(systemComponent).meta({ description: 'In config order.' }),
   }),

@@ -28,7 +28,7 @@ import {
 } from '../../machines/update-machine.js';
 import { describe } from '../../machines/messages.js';
 import { parseStoredRun, upgradeStoredRun } from '../../machines/stored-run.js';
-import { BusyError, JournalUnwritableError, type Journal, type RunRow, type RunView, type Transition, type TransitionCommit } from '../journal/journal.js';
+import { BusyError, JournalUnwritableError, RolloutRunExistsError, type Journal, type RunRow, type RunView, type Transition, type TransitionCommit } from '../journal/journal.js';
 import type { Driver, Outcome, StepContext, StepRecord } from '../core/driver.js';
 import { stepRecord } from '../journal/transitions.js';
 import { FaultPoints } from './faults.js';
@@ -83,6 +83,17 @@ export interface StartOptions {
   admit?: () => void;
   /** Told the run's id once the run exists, before its first transition is committed and published. */
   created?: (runId: number) => void;
+  /**
+   * A fleet rollout's id: at most one run per rollout and component. When the rollout already
+   * started one, that run is answered (`existing: true`) whatever it is doing, and nothing starts.
+   */
+  rollout?: string | null;
+}
+
+/** A run started, or (`existing`) the one its rollout had started already. */
+export interface StartedRun {
+  runId: number;
+  existing?: true;
 }
 
 interface Snapshot {
@@ -155,10 +166,14 @@ export class Engine {
   }
 
   /** Starts a run; resolves with its id once the run exists (its phases go on in the background). */
-  async startRun(name: string, options: StartOptions = {}): Promise<{ runId: number }> {
+  async startRun(name: string, options: StartOptions = {}): Promise<StartedRun> {
     if (this.closed) throw new EngineError('closed', 'the updater is shutting down');
     const component = this.components.get(name);
     if (!component) throw new EngineError('not_found', `no component named "${name}"`);
+    // A repeat of a rollout's request: its run, before any refusal (it may be that very run that is busy).
+    const rollout = options.rollout ?? null;
+    const earlier = rollout ? this.journal.runOfRollout(rollout, name) : undefined;
+    if (earlier !== undefined) return { runId: earlier, existing: true };
     // 507 wins over 409: while the journal cannot be written, no run can start.
     this.ensureWritable();
     if (this.recovering) throw new EngineError('busy', 'an interrupted run is being recovered; try again when it has finished');
@@ -191,6 +206,7 @@ export class Engine {
         fromVersion,
         dryRun: options.dryRun ?? false,
         machineVersion: MACHINE_VERSION,
+        rollout,
         snapshot: (id) => {
           context = newRunContext({
             runId: id,
@@ -209,6 +225,8 @@ export class Engine {
         },
       });
     } catch (error) {
+      // Started meanwhile by the same rollout (the journal checks in the transaction).
+      if (error instanceof RolloutRunExistsError) return { runId: error.runId, existing: true };
       if (error instanceof BusyError) throw new EngineError('busy', error.message);
       if (error instanceof JournalUnwritableError) throw storageError(error);
       throw error;

@@ -11,6 +11,7 @@ import { JournalError, isStorageError } from './database.js';
 import { ComponentsTable } from './components.js';
 import { HttpCacheTable } from './http-cache.js';
 import { ProbeTable } from './probe.js';
+import { RolloutRunsTable } from './rollouts.js';
 import { RunsTable, toView, type ActiveRun, type NewRunRow, type RunRow, type RunView } from './runs.js';
 import { TransitionsTable, type Level, type StepRow, type Transition, type TransitionRow } from './transitions.js';
 
@@ -45,10 +46,28 @@ export class BusyError extends Error {
   }
 }
 
+/** A fleet rollout already started a run of this component: that run, instead of a new one. */
+export class RolloutRunExistsError extends Error {
+  readonly code = 'rollout_run_exists';
+  constructor(
+    readonly rollout: string,
+    readonly component: string,
+    readonly runId: number,
+  ) {
+    super(`rollout ${rollout} already started run ${runId} of ${component}`);
+    this.name = 'RolloutRunExistsError';
+  }
+}
+
 /** A run to create: its row (the time is the journal's) and its first snapshot. */
 export interface NewRun extends Omit<NewRunRow, 'at'> {
   /** Builds the initial snapshot once the run id is known. */
   snapshot: (runId: number) => string;
+  /**
+   * A fleet rollout's id: the run is recorded as this rollout's run of the component, in the same
+   * transaction; when the rollout already has one, nothing is created (RolloutRunExistsError).
+   */
+  rollout?: string | null | undefined;
 }
 
 export interface TransitionCommit {
@@ -75,6 +94,8 @@ export class Journal {
   readonly components: ComponentsTable;
   /** GitHub's answers for conditional requests (the GitHub client's store). */
   readonly httpCache: HttpCacheTable;
+  /** The run each fleet rollout started, per component. */
+  readonly rollouts: RolloutRunsTable;
   private readonly probeTable: ProbeTable;
   private readonly createTx;
   private readonly commitTx;
@@ -87,12 +108,18 @@ export class Journal {
     this.components = new ComponentsTable(db);
     this.httpCache = new HttpCacheTable(db);
     this.probeTable = new ProbeTable(db);
+    const rollouts = (this.rollouts = new RolloutRunsTable(db));
 
     this.createTx = db.transaction((run: NewRun): number => {
+      if (run.rollout) {
+        const existing = rollouts.runOf(run.rollout, run.component);
+        if (existing !== undefined) throw new RolloutRunExistsError(run.rollout, run.component, existing);
+      }
       const active = runs.active();
       if (active) throw new BusyError(active);
       const id = runs.insert({ ...run, at: now() });
       runs.setSnapshot(id, run.snapshot(id));
+      if (run.rollout) rollouts.insert(run.rollout, run.component, id);
       return id;
     });
 
@@ -154,7 +181,10 @@ export class Journal {
     this.write(() => this.probeTable.write(now()));
   }
 
-  /** Creates a run in state `idle`, unless one is already unfinished (BusyError). Atomic. */
+  /**
+   * Creates a run in state `idle`, unless one is already unfinished (BusyError), or its rollout
+   * already started a run of this component (RolloutRunExistsError). Atomic.
+   */
   createRun(run: NewRun): number {
     return this.write(() => this.createTx.immediate(run));
   }
@@ -172,6 +202,11 @@ export class Journal {
   steps(runId: number, phase?: string): StepRow[] {
     const all = this.transitions.steps(runId);
     return phase ? all.filter((s) => s.phase === phase) : all;
+  }
+
+  /** The run a fleet rollout started for a component, if any. */
+  runOfRollout(rollout: string, component: string): number | undefined {
+    return this.rollouts.runOf(rollout, component);
   }
 
   activeRun(): ActiveRun | undefined {

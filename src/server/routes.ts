@@ -9,6 +9,7 @@ import {
   checkRequest,
   componentParams,
   errorBody,
+  fleetView,
   health,
   rollbackRequest,
   runParams,
@@ -20,6 +21,7 @@ import {
   updateRequest,
   type CheckRequest,
   type ErrorResponse,
+  type FleetView,
   type UpdateBatch,
   type RunsQuery,
   type UpdateRequest,
@@ -95,7 +97,7 @@ export async function apiRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
       response: { ...started, ...errorResponses(400, 401, 403, 404, 409, 415, 421, 507) },
     },
   }, async (request, reply) => {
-    const { runId } = await commands.startRun(request.params.name, { version: request.body.version ?? null, dryRun: request.body.dry_run ?? false });
+    const { runId } = await commands.startRun(request.params.name, { version: request.body.version ?? null, dryRun: request.body.dry_run ?? false, rollout: request.body.rollout ?? null });
     return reply.status(202).send({ run_id: runId });
   });
 
@@ -136,6 +138,25 @@ export async function apiRoutes(app: FastifyInstance, deps: AppDeps): Promise<vo
   }, async (request, reply) => {
     const { runId } = await commands.restore(request.params.name);
     return reply.status(202).send({ run_id: runId });
+  });
+
+  app.get<{ Reply: FleetView | ErrorResponse }>('/api/fleet', {
+    schema: {
+      summary: 'The fleet: every device and rollout on the NATS bus (when `nats` is configured)',
+      description:
+        'Read now from the JetStream KV buckets `dune_devices` (a device is `online` when it wrote its record within 120 s) and ' +
+        '`dune_rollouts` (docs/fleet.md). **404** `not_found` when `nats` is not configured; **503** `unavailable` while the device ' +
+        'is not connected to the bus, or the bus does not answer.',
+      response: { 200: answer(fleetView), ...errorResponses(404, 503) },
+    },
+  }, async (_request, reply) => {
+    const fleet = queries.fleet();
+    if (!fleet) return reply.status(404).send(errorBody('not_found', 'nats is not configured'));
+    try {
+      return await fleet;
+    } catch (error) {
+      return reply.status(503).send(errorBody('unavailable', `cannot read the fleet: ${(error as Error).message}`));
+    }
   });
 
   app.get<{ Querystring: RunsQuery }>('/api/runs', {
