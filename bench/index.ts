@@ -18,6 +18,7 @@ import { benchCheckCpu } from './check-cpu.js';
 import { benchFailFast } from './fail-fast.js';
 import { benchWebPubSub } from './webpubsub.js';
 import { benchSelfUpdate } from './self-update.js';
+import { benchFleet } from './fleet.js';
 import type { Section } from './util.js';
 
 const benches: Array<[string, () => Promise<Section>]> = [
@@ -33,6 +34,7 @@ const benches: Array<[string, () => Promise<Section>]> = [
   ['fail-fast', benchFailFast],
   ['webpubsub', benchWebPubSub],
   ['self-update', benchSelfUpdate],
+  ['fleet', benchFleet],
 ];
 
 const only = process.argv.slice(2);

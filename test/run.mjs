@@ -42,7 +42,7 @@ walk(join(root, 'test'));
 // makes its own containers, units, ports and temp dirs). The longest go first, so that they do not
 // start last and leave the others waiting: the crash matrices alone are about 8 of the 19 minutes
 // a serial run takes. UPDATER_TEST_CONCURRENCY=1 runs them one after another.
-const LONGEST_FIRST = ['container-crash', 'app-crash', 'faults', 'disk-full', 'image', 'dashboard', 'service', 'crash-matrix', 'self-crash', 'self-update', 'fail-fast', 'app', 'container', 'cli-ops'];
+const LONGEST_FIRST = ['container-crash', 'app-crash', 'faults', 'disk-full', 'image', 'dashboard', 'service', 'crash-matrix', 'self-crash', 'self-update', 'fleet-devices', 'fail-fast', 'app', 'container', 'cli-ops'];
 const rank = (f) => {
   const i = LONGEST_FIRST.indexOf(f.replace(/^test\//, '').replace(/\.test\.ts$/, ''));
   return i < 0 ? LONGEST_FIRST.length : i;

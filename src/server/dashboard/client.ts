@@ -77,7 +77,12 @@ function ensureRun(id: number, component: string): RunState {
 function mergeRun(r: Run): RunState {
   const run = ensureRun(r.run_id, r.component);
   const { transitions, ...summary } = r;
+  // Fetches of one run may answer out of order: a summary from before discover (no versions yet)
+  // must not erase the versions a later one brought. A run's versions never go back to unknown.
+  const known = { from_version: run.from_version, to_version: run.to_version };
   Object.assign(run, summary);
+  run.from_version ??= known.from_version;
+  run.to_version ??= known.to_version;
   if (transitions) {
     for (const t of transitions) run.rows.set(t.seq, { ...t, level: t.level ?? 'info' });
     feed.seen(Math.max(0, ...transitions.map((t) => t.seq)));

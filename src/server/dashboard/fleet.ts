@@ -15,6 +15,24 @@ export interface FleetOverview {
 
 const REFRESH_MS = 5000;
 const ROLLOUT_TONE: Record<string, string> = { done: 'ok', halted: 'error', canary: 'active', batches: 'active' };
+/** Whether `b` is a newer version than `a` (semver precedence, enough for a hint: numbers, then a release before its prereleases). */
+function newer(a: string, b: string): boolean {
+  const parse = (v: string) => {
+    const [main = '', pre] = v.replace(/^v/i, '').split('+')[0]!.split(/-(.*)/s);
+    return { nums: main.split('.').map((n) => Number(n) || 0), pre: pre ?? null };
+  };
+  const x = parse(a);
+  const y = parse(b);
+  for (let i = 0; i < Math.max(x.nums.length, y.nums.length); i++) {
+    const d = (y.nums[i] ?? 0) - (x.nums[i] ?? 0);
+    if (d) return d > 0;
+  }
+  if (x.pre === y.pre) return false;
+  if (x.pre === null) return false;
+  if (y.pre === null) return true;
+  return y.pre.localeCompare(x.pre, undefined, { numeric: true }) > 0;
+}
+
 const resultTone = (result: string) =>
   result === 'succeeded' || result === 'up_to_date' ? 'ok' : result === 'pending' ? 'active' : result === 'skipped' ? 'muted' : 'error';
 
@@ -37,8 +55,8 @@ function devicesTable(devices: FleetDevice[]): HTMLElement {
           ...names.map((n) => {
             const c = d.components.find((x) => x.name === n);
             if (!c) return h('td', {}, '–');
-            const behind = c.latest && c.installed && c.latest !== c.installed;
-            return h('td', { 'data-component': n }, c.installed ?? '?', behind ? h('span', { class: 'muted' }, ` → ${c.latest}`) : null);
+            const behind = c.latest !== null && c.installed !== null && newer(c.installed, c.latest);
+            return h('td', { 'data-component': n, title: c.latest ? `latest release: ${c.latest}` : null }, h('span', { class: 'installed' }, c.installed ?? '?'), behind ? h('span', { class: 'muted' }, ` → ${c.latest}`) : null);
           }),
           h('td', {}, d.active_run ? `${d.active_run.component}: ${d.active_run.state}` : '–'),
         ),
