@@ -70,7 +70,7 @@ function rolloutsList(rollouts: RolloutRecord[]): HTMLElement {
   const newest = [...rollouts].sort((a, b) => b.created_at.localeCompare(a.created_at));
   return h(
     'ol',
-    { class: 'runs', 'data-testid': 'fleet-rollouts' },
+    { class: 'fleet-rollouts', 'data-testid': 'fleet-rollouts' },
     ...newest.map((r) => {
       const done = r.devices.filter((d) => d.result !== 'pending').length;
       return h(
@@ -83,9 +83,12 @@ function rolloutsList(rollouts: RolloutRecord[]): HTMLElement {
           h(
             'ul',
             { class: 'fleet-devices' },
-            ...r.devices.map((d) =>
-              h('li', { 'data-device': d.device }, h('span', { class: `chip tone-${resultTone(d.result)}` }, d.result), ` ${d.device} (${d.group})${d.run_id ? `, run ${d.run_id}` : ''}${d.reason ? `: ${d.reason}` : ''}`),
-            ),
+            ...r.devices.map((d) => {
+              // A device a finished rollout never got to (after a halt) was not started, not waiting.
+              const result = d.result === 'pending' && (r.state === 'halted' || r.state === 'done') ? 'not started' : d.result;
+              const chipTone = result === 'not started' ? 'muted' : resultTone(result);
+              return h('li', { 'data-device': d.device }, h('span', { class: `chip tone-${chipTone}` }, result), ` ${d.device} (${d.group})${d.run_id ? `, run ${d.run_id}` : ''}${d.reason ? `: ${d.reason}` : ''}`);
+            }),
           ),
         ),
       );
