@@ -9,9 +9,9 @@
  * - `good`: a good release;
  * - `broken`: bin/updater.mjs exits 1 at once;
  * - `hang`: bin/updater.mjs starts and never does anything (never verifies itself);
- * - `bad-migration`: the real updater with two more migrations: 003 creates a table (committed),
- *   004 fails; the release stops at start (journal error) after changing the schema: the old
- *   release can read the journal again only because launch puts the copy back.
+ * - `bad-migration`: the real updater with two more migrations after its own (N): N+1 creates a
+ *   table (committed), N+2 fails; the release stops at start (journal error) after changing the
+ *   schema: the old release can read the journal again only because launch puts the copy back.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
@@ -38,8 +38,11 @@ export async function packageSelfReleases(dir: string): Promise<(version: string
       [
         'bad-migration',
         (top) => {
-          writeFileSync(join(top, 'migrations', '003_trial_table.sql'), 'CREATE TABLE trial_table (x INTEGER);\n');
-          writeFileSync(join(top, 'migrations', '004_broken.sql'), 'INSERT INTO no_such_table VALUES (1);\n');
+          // The two migrations after the release's own: the first changes the schema, the second fails.
+          const n = readdirSync(join(top, 'migrations')).filter((f) => f.endsWith('.sql')).length;
+          const name = (i: number, what: string) => `${String(i).padStart(3, '0')}_${what}.sql`;
+          writeFileSync(join(top, 'migrations', name(n + 1, 'trial_table')), 'CREATE TABLE trial_table (x INTEGER);\n');
+          writeFileSync(join(top, 'migrations', name(n + 2, 'broken')), 'INSERT INTO no_such_table VALUES (1);\n');
         },
       ],
     ];
