@@ -141,6 +141,23 @@ const missing = (name: string) =>
     throw new Error(`no "${name}" actor was provided to the rollout machine`);
   });
 
+/** A group's two states (the canary's and the batches' are the same): its record is written before each. */
+const group = (state: 'canary' | 'batches') =>
+  ({
+    initial: 'starting',
+    states: {
+      starting: {
+        entry: ['stamp', { type: 'journal', params: { state } }],
+        invoke: { id: 'startGroup', src: 'startGroup', input: ({ context }: { context: RolloutContext }) => toStart(context), onDone: { target: 'waiting', actions: 'mergeStarted' }, onError: { target: '#rollout.interrupted', actions: 'interrupt' } },
+      },
+      waiting: {
+        // The runs just started (their ids) are on record before the wait.
+        entry: ['stamp', { type: 'journal', params: { state } }],
+        invoke: { id: 'awaitGroup', src: 'awaitGroup', input: ({ context }: { context: RolloutContext }) => toAwait(context), onDone: { target: '#rollout.judge', actions: 'mergeEnded' }, onError: { target: '#rollout.interrupted', actions: 'interrupt' } },
+      },
+    },
+  }) as const;
+
 export const rolloutMachine = setup({
   types: {
     context: {} as RolloutContext,
@@ -155,6 +172,14 @@ export const rolloutMachine = setup({
     /** Persists the context as the record, in `params.state`. The console provides it; inert here. */
     journal: (_args, _params: { state: RolloutState }) => {},
     stamp: assign({ updated_at: () => new Date().toISOString() }),
+    /** The runs a group's start reported (their ids, or why a device was skipped). */
+    mergeStarted: assign({ devices: ({ context, event }) => merge(context.devices, (event as unknown as { output: DeviceUpdate[] }).output) }),
+    /** The group's ends; the next group is the one to work on. */
+    mergeEnded: assign({
+      devices: ({ context, event }) => merge(context.devices, (event as unknown as { output: DeviceUpdate[] }).output),
+      group_index: ({ context }) => context.group_index + 1,
+    }),
+    interrupt: assign({ interruption: ({ event }) => interruption((event as unknown as { error: unknown }).error) }),
   },
   guards: {
     resumeDone: ({ context }) => context.resumedFrom === 'done',
@@ -198,66 +223,9 @@ export const rolloutMachine = setup({
       always: [{ guard: 'noGroupLeft', target: 'done' }, { guard: 'isCanaryGroup', target: 'canary' }, { target: 'batches' }],
     },
 
-    // A group's two steps: start its runs once the record says so, then wait for their ends.
-    canary: {
-      initial: 'starting',
-      states: {
-        starting: {
-          entry: ['stamp', { type: 'journal', params: { state: 'canary' } }],
-          invoke: {
-            id: 'startGroup',
-            src: 'startGroup',
-            input: ({ context }) => toStart(context),
-            onDone: { target: 'waiting', actions: assign({ devices: ({ context, event }) => merge(context.devices, event.output) }) },
-            onError: { target: '#rollout.interrupted', actions: assign({ interruption: ({ event }) => interruption(event.error) }) },
-          },
-        },
-        waiting: {
-          // The runs just started (their ids) are on record before the wait.
-          entry: ['stamp', { type: 'journal', params: { state: 'canary' } }],
-          invoke: {
-            id: 'awaitGroup',
-            src: 'awaitGroup',
-            input: ({ context }) => toAwait(context),
-            onDone: {
-              target: '#rollout.judge',
-              actions: assign({ devices: ({ context, event }) => merge(context.devices, event.output), group_index: ({ context }) => context.group_index + 1 }),
-            },
-            onError: { target: '#rollout.interrupted', actions: assign({ interruption: ({ event }) => interruption(event.error) }) },
-          },
-        },
-      },
-    },
-
-    batches: {
-      initial: 'starting',
-      states: {
-        starting: {
-          entry: ['stamp', { type: 'journal', params: { state: 'batches' } }],
-          invoke: {
-            id: 'startGroup',
-            src: 'startGroup',
-            input: ({ context }) => toStart(context),
-            onDone: { target: 'waiting', actions: assign({ devices: ({ context, event }) => merge(context.devices, event.output) }) },
-            onError: { target: '#rollout.interrupted', actions: assign({ interruption: ({ event }) => interruption(event.error) }) },
-          },
-        },
-        waiting: {
-          // The runs just started (their ids) are on record before the wait.
-          entry: ['stamp', { type: 'journal', params: { state: 'batches' } }],
-          invoke: {
-            id: 'awaitGroup',
-            src: 'awaitGroup',
-            input: ({ context }) => toAwait(context),
-            onDone: {
-              target: '#rollout.judge',
-              actions: assign({ devices: ({ context, event }) => merge(context.devices, event.output), group_index: ({ context }) => context.group_index + 1 }),
-            },
-            onError: { target: '#rollout.interrupted', actions: assign({ interruption: ({ event }) => interruption(event.error) }) },
-          },
-        },
-      },
-    },
+    // The canary and each batch alike: start the group's runs once the record says so, then wait for their ends.
+    canary: group('canary'),
+    batches: group('batches'),
 
     done: { type: 'final', entry: ['stamp', { type: 'journal', params: { state: 'done' } }] },
     halted: { type: 'final', entry: ['stamp', { type: 'journal', params: { state: 'halted' } }] },
