@@ -27,14 +27,13 @@ import { runCommand, tail } from '../../services/run-command.js';
 import { createServiceManager, type ServiceManager } from '../../services/service-manager.js';
 import { fsyncDir } from '../../util/fs-atomic.js';
 import { listBackups, newBackupPath, pruneBackups, requireFreeSpace, requireWritable } from '../backups.js';
-import { formatProgress } from '../../util/sizes.js';
 import type { KindDriver } from '../kind.js';
 import { releaseOf } from '../../releases/facts.js';
 import { fetchSmallText, parseSha256File } from './download.js';
 import { extractTarGz, restoreTree, versionTextInArchive } from './extract.js';
 import { archiveTree } from './tree-archive.js';
 import { recordStep, stepsTaken, type AppBackup } from './records.js';
-import { KeptDownloads, type KeptAsset } from './kept-download.js';
+import { downloadProgress, KeptDownloads, type KeptAsset } from './kept-download.js';
 import { carryPreserved, keptSentence, planPreserve } from './preserve.js';
 
 export interface AppSettings {
@@ -180,19 +179,12 @@ export class AppDriver implements KindDriver {
   /** The release asset as a kept file with the `expected` sha256: reused when it matches, else downloaded. */
   private async obtain(run: UpdateContext, ctx: StepContext, expected: string | null): Promise<KeptAsset> {
     const { asset } = this.asset(run);
-    let lastReport = 0;
     const kept = await this.downloads.obtain(asset, {
       expected,
       maxBytes: this.c.maxDownloadMB * MiB,
       token: this.settings.githubToken,
       signal: ctx.signal,
-      onProgress: (bytes, total) => {
-        const now = Date.now();
-        if (now - lastReport < 250) return;
-        lastReport = now;
-        const of = total ?? asset.size;
-        ctx.progress(`Downloading ${asset.name}: ${formatProgress(bytes, of)}`, { bytes, total: of, percent: of ? Math.round((bytes / of) * 100) : undefined });
-      },
+      onProgress: downloadProgress(ctx, asset),
     });
     if (kept.reused) ctx.log.info({ path: kept.path, sha256: kept.sha256 }, `${asset.name} is already downloaded and its sha256 matches: not downloaded again`);
     else if (!expected) ctx.log.info({ sha256: kept.sha256 }, `${asset.name} has no published .sha256; downloaded ${kept.bytes} bytes`);

@@ -20,6 +20,8 @@ import { pipeline } from 'node:stream/promises';
 import { UpdateError } from '../../core/errors.js';
 import { fsyncDir } from '../../util/fs-atomic.js';
 import { downloadTo } from './download.js';
+import type { StepContext } from '../../core/driver.js';
+import { formatProgress } from '../../util/sizes.js';
 
 export interface AssetRef {
   name: string;
@@ -43,6 +45,18 @@ export interface ObtainOptions {
   token: string | null;
   signal: AbortSignal;
   onProgress?: (bytes: number, total: number | null) => void;
+}
+
+/** A run's progress while an asset downloads: "Downloading NAME: 1.2 of 3.4 MiB", at most every 250 ms. */
+export function downloadProgress(ctx: Pick<StepContext, 'progress'>, asset: AssetRef): (bytes: number, total: number | null) => void {
+  let lastReport = 0;
+  return (bytes, total) => {
+    const now = Date.now();
+    if (now - lastReport < 250) return;
+    lastReport = now;
+    const of = total ?? asset.size;
+    ctx.progress(`Downloading ${asset.name}: ${formatProgress(bytes, of)}`, { bytes, total: of, percent: of ? Math.round((bytes / of) * 100) : undefined });
+  };
 }
 
 /** The sha256 and size of a file, streaming. */

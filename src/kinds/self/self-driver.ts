@@ -36,11 +36,10 @@ import { parseVersion, plainVersion } from '../../core/versions.js';
 import type { Manifest } from '../../releases/manifest.js';
 import { releaseOf } from '../../releases/facts.js';
 import { fsyncDir } from '../../util/fs-atomic.js';
-import { formatProgress } from '../../util/sizes.js';
 import { requireFreeSpace, requireWritable } from '../backups.js';
 import { fetchSmallText, parseSha256File } from '../app/download.js';
 import { extractTarGz, versionTextInArchive } from '../app/extract.js';
-import { KeptDownloads } from '../app/kept-download.js';
+import { downloadProgress, KeptDownloads } from '../app/kept-download.js';
 import type { KindDriver } from '../kind.js';
 import { readSteps } from '../steps.js';
 import type { SelfComponent } from './config.js';
@@ -166,19 +165,12 @@ export class SelfDriver implements KindDriver {
       `updater ${to}`,
     );
     const expected = parseSha256File(await fetchSmallText(checksum.url, { token: this.settings.githubToken, signal: ctx.signal }), asset.name);
-    let lastReport = 0;
     const kept = await this.downloads.obtain(asset, {
       expected,
       maxBytes: this.c.maxDownloadMB * MiB,
       token: this.settings.githubToken,
       signal: ctx.signal,
-      onProgress: (bytes, total) => {
-        const now = Date.now();
-        if (now - lastReport < 250) return;
-        lastReport = now;
-        const of = total ?? asset.size;
-        ctx.progress(`Downloading ${asset.name}: ${formatProgress(bytes, of)}`, { bytes, total: of, percent: of ? Math.round((bytes / of) * 100) : undefined });
-      },
+      onProgress: downloadProgress(ctx, asset),
     });
     try {
       const text = await versionTextInArchive(kept.path, { signal: ctx.signal });
