@@ -15,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { connect, credsAuthenticator, Events, type ConnectionOptions, type NatsConnection } from 'nats';
 import type { NatsConfig } from '../config/index.js';
+import { sessionsForever } from '../util/sessions.js';
 
 export type LinkStatus = 'connected' | 'disconnected';
 
@@ -137,19 +138,15 @@ export class NatsLink {
     this.o.onStatus?.(status);
   }
 
-  private async run(): Promise<void> {
-    const first = this.o.retryDelayMs ?? 1000;
-    const max = this.o.maxRetryDelayMs ?? 30_000;
-    let delay = first;
-    while (!this.closed) {
-      const began = Date.now();
-      await this.session();
-      if (this.closed) break;
-      if (Date.now() - began > max) delay = first;
-      this.o.logger.debug(`NATS: connecting again in ${delay} ms`);
-      await sleep(delay, undefined, { signal: this.stop.signal }).catch(() => undefined);
-      delay = Math.min(delay * 2, max);
-    }
+  private run(): Promise<void> {
+    return sessionsForever({
+      session: () => this.session(),
+      isClosed: () => this.closed,
+      signal: this.stop.signal,
+      firstMs: this.o.retryDelayMs ?? 1000,
+      maxMs: this.o.maxRetryDelayMs ?? 30_000,
+      waiting: (delay) => this.o.logger.debug(`NATS: connecting again in ${delay} ms`),
+    });
   }
 
   /** One connection, from connect() until it closes for good; the library reconnects it meanwhile. */

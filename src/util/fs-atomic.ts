@@ -8,12 +8,7 @@ import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
 export function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  fsyncFile(dir);
 }
 
 export function writeFileAtomic(path: string, data: string | Uint8Array, options: { mode?: number } = {}): void {
@@ -48,7 +43,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, options
   fsyncDir(dir);
 }
 
-/** fsyncs a file's data (a file written by another API, e.g. SQLite's backup). */
+/** fsyncs a file's data (a file written by another API, e.g. SQLite's backup), or a directory's entries. */
 export function fsyncFile(path: string): void {
   const fd = openSync(path, 'r');
   try {
