@@ -98,27 +98,19 @@ export function failures(devices: readonly RolloutDevice[]): number {
 
 const currentGroup = (context: RolloutContext): string | undefined => groupsOf(context.devices)[context.group_index];
 
-const toStart = (context: RolloutContext): GroupInput => {
+/** The current group's pending devices: those still to start (`started` false) or those started and not yet ended. */
+const groupInput = (context: RolloutContext, started: boolean): GroupInput => {
   const group = currentGroup(context) ?? '';
   return {
     id: context.id,
     component: context.component,
     version: context.version,
     group,
-    devices: context.devices.filter((d) => d.group === group && d.result === PENDING && d.run_id === null),
+    devices: context.devices.filter((d) => d.group === group && d.result === PENDING && (d.run_id !== null) === started),
   };
 };
-
-const toAwait = (context: RolloutContext): GroupInput => {
-  const group = currentGroup(context) ?? '';
-  return {
-    id: context.id,
-    component: context.component,
-    version: context.version,
-    group,
-    devices: context.devices.filter((d) => d.group === group && d.result === PENDING && d.run_id !== null),
-  };
-};
+const toStart = (context: RolloutContext): GroupInput => groupInput(context, false);
+const toAwait = (context: RolloutContext): GroupInput => groupInput(context, true);
 
 /** Merges what the group's devices became; a device not in `updates` keeps its row. */
 export function merge(devices: readonly RolloutDevice[], updates: readonly DeviceUpdate[]): RolloutDevice[] {
