@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { UpdateContext } from '../../machines/update-machine.js';
 import { UpdateError } from '../core/errors.js';
 import { readRecord } from '../core/records.js';
+import { plainVersion } from '../core/versions.js';
 
 const releaseFactsSchema = z.object({
   tag: z.string().min(1),
@@ -19,4 +20,20 @@ export type ReleaseFacts = z.output<typeof releaseFactsSchema>;
 export function releaseOf(run: UpdateContext): ReleaseFacts {
   if (!run.release) throw new UpdateError('internal', 'the run has no resolved release (discover did not record one)');
   return readRecord(releaseFactsSchema, run.release, `the release recorded by run ${run.runId}`);
+}
+
+/**
+ * The release asset named by `template` (`{version}` replaced by the run's target), and its
+ * published `<asset>.sha256` when there is one; `asset_missing` naming what the release offers.
+ */
+export function releaseAsset(run: UpdateContext, template: string, repo: string) {
+  const release = releaseOf(run);
+  const name = template.replaceAll('{version}', plainVersion(run.toVersion!));
+  const asset = release.assets.find((a) => a.name === name);
+  if (!asset) {
+    const offered = release.assets.map((a) => a.name).join(', ') || 'none';
+    throw new UpdateError('asset_missing', `release ${release.tag} of ${repo} has no asset ${name} (it has: ${offered})`);
+  }
+  const checksum = release.assets.find((a) => a.name === `${name}.sha256`) ?? null;
+  return { asset, checksum, release };
 }

@@ -28,7 +28,7 @@ import { createServiceManager, type ServiceManager } from '../../services/servic
 import { fsyncDir } from '../../util/fs-atomic.js';
 import { listBackups, newBackupPath, pruneBackups, requireFreeSpace, requireWritable } from '../backups.js';
 import type { KindDriver } from '../kind.js';
-import { releaseOf } from '../../releases/facts.js';
+import { releaseAsset } from '../../releases/facts.js';
 import { fetchSmallText, parseSha256File } from './download.js';
 import { extractTarGz, restoreTree, versionTextInArchive } from './extract.js';
 import { archiveTree } from './tree-archive.js';
@@ -104,15 +104,7 @@ export class AppDriver implements KindDriver {
   }
 
   private asset(run: UpdateContext) {
-    const release = releaseOf(run);
-    const name = this.c.asset.replaceAll('{version}', plainVersion(run.toVersion!));
-    const asset = release.assets.find((a) => a.name === name);
-    if (!asset) {
-      const offered = release.assets.map((a) => a.name).join(', ') || 'none';
-      throw new UpdateError('asset_missing', `release ${release.tag} of ${this.c.repo} has no asset ${name} (it has: ${offered})`);
-    }
-    const checksum = release.assets.find((a) => a.name === `${name}.sha256`) ?? null;
-    return { asset, checksum, release };
+    return releaseAsset(run, this.c.asset, this.c.repo);
   }
 
   private pip(): string[] {

@@ -34,7 +34,7 @@ import { readRecord } from '../../core/records.js';
 import { readVersionFile, versionFromFile } from '../../core/version-file.js';
 import { parseVersion, plainVersion } from '../../core/versions.js';
 import type { Manifest } from '../../releases/manifest.js';
-import { releaseOf } from '../../releases/facts.js';
+import { releaseAsset } from '../../releases/facts.js';
 import { fsyncDir } from '../../util/fs-atomic.js';
 import { requireFreeSpace, requireWritable } from '../backups.js';
 import { fetchSmallText, parseSha256File } from '../app/download.js';
@@ -115,15 +115,8 @@ export class SelfDriver implements KindDriver {
   }
 
   private asset(run: UpdateContext) {
-    const release = releaseOf(run);
-    const name = this.c.asset.replaceAll('{version}', plainVersion(run.toVersion!));
-    const asset = release.assets.find((a) => a.name === name);
-    if (!asset) {
-      const offered = release.assets.map((a) => a.name).join(', ') || 'none';
-      throw new UpdateError('asset_missing', `release ${release.tag} of ${this.c.repo} has no asset ${name} (it has: ${offered})`);
-    }
-    const checksum = release.assets.find((a) => a.name === `${name}.sha256`);
-    if (!checksum) throw new UpdateError('bad_release', `release ${release.tag} of ${this.c.repo} has no ${name}.sha256: the updater installs itself only from a release whose checksum is published`);
+    const { asset, checksum, release } = releaseAsset(run, this.c.asset, this.c.repo);
+    if (!checksum) throw new UpdateError('bad_release', `release ${release.tag} of ${this.c.repo} has no ${asset.name}.sha256: the updater installs itself only from a release whose checksum is published`);
     return { asset, checksum };
   }
 
